@@ -1,0 +1,1 @@
+//! A simulated Salesforce org that speaks the REST API over loopback HTTP.

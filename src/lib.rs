@@ -1,0 +1,1 @@
+//! sfsync keeps a local SQLite catalog in step with a Salesforce org.
