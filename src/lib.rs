@@ -1,1 +1,4 @@
 //! sfsync keeps a local SQLite catalog in step with a Salesforce org.
+
+pub mod config;
+pub mod ids;

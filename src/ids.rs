@@ -1,0 +1,159 @@
+//! Salesforce record ids: checking them and normalising them to 18 characters.
+//!
+//! Ids from the command line and from HTTP requests pass through here before
+//! they reach SOQL, so nothing but the id alphabet can ever be spliced into a
+//! query.
+
+use std::fmt;
+
+/// The alphabet that encodes the case of each 5-character chunk of an id.
+const SUFFIX_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+
+/// An id that is not one Salesforce could have issued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("`{0}` is not a Salesforce id: it must be 15 or 18 characters, not {1}")]
+    Length(String, usize),
+    #[error("`{0}` is not a Salesforce id: only letters and digits may appear")]
+    Alphabet(String),
+    #[error("`{0}` is not a Salesforce id: its last three characters are not the checksum of the first 15")]
+    Checksum(String),
+}
+
+/// A checked 18-character Salesforce id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SfId(String);
+
+impl SfId {
+    /// Checks `raw` and returns its 18-character form.
+    ///
+    /// A 15-character id is case-sensitive and gains its checksum suffix. An
+    /// 18-character id may come in any case: its suffix tells the case of the
+    /// first 15 characters, so it is restored from there and checked.
+    pub fn parse(raw: &str) -> Result<SfId, IdError> {
+        let shown = printable(raw);
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(IdError::Alphabet(shown));
+        }
+        match raw.len() {
+            15 => Ok(SfId(format!("{raw}{}", suffix(raw.as_bytes())))),
+            18 => parse_18(raw).ok_or(IdError::Checksum(shown)),
+            n => Err(IdError::Length(shown, n)),
+        }
+    }
+
+    /// The id as Salesforce writes it, 18 characters.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The three-character key prefix that names the object type.
+    pub fn key_prefix(&self) -> &str {
+        &self.0[..3]
+    }
+}
+
+impl fmt::Display for SfId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Restores the case of an 18-character id from its suffix and checks it.
+fn parse_18(raw: &str) -> Option<SfId> {
+    let bytes = raw.as_bytes();
+    let mut head = [0u8; 15];
+    for (chunk, code) in bytes[15..].iter().enumerate() {
+        let bits = SUFFIX_ALPHABET
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(code))?;
+        for j in 0..5 {
+            let i = chunk * 5 + j;
+            let b = bytes[i];
+            head[i] = if bits & (1 << j) != 0 {
+                b.to_ascii_uppercase()
+            } else {
+                b.to_ascii_lowercase()
+            };
+        }
+    }
+    // A letter the suffix calls upper case must be a letter, and so on: the
+    // recomputed suffix catches every mismatch at once.
+    let expected = suffix(&head);
+    if !expected.eq_ignore_ascii_case(&raw[15..]) {
+        return None;
+    }
+    let head = String::from_utf8(head.to_vec()).ok()?;
+    Some(SfId(format!("{head}{expected}")))
+}
+
+/// Computes the 3-character checksum suffix of a 15-character id.
+fn suffix(head: &[u8]) -> String {
+    head.chunks(5)
+        .map(|chunk| {
+            let bits = chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.is_ascii_uppercase())
+                .fold(0usize, |acc, (j, _)| acc | (1 << j));
+            SUFFIX_ALPHABET[bits] as char
+        })
+        .collect()
+}
+
+/// A short, printable rendering of untrusted input for error messages.
+fn printable(raw: &str) -> String {
+    let cleaned: String = raw.chars().filter(|c| !c.is_control()).take(40).collect();
+    if raw.chars().count() > 40 {
+        format!("{cleaned}…")
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifteen_gains_its_suffix() {
+        let id = SfId::parse("005i0000002MUqL").unwrap();
+        assert_eq!(id.as_str(), "005i0000002MUqLAAW");
+        assert_eq!(id.key_prefix(), "005");
+    }
+
+    #[test]
+    fn eighteen_in_any_case_is_restored() {
+        for raw in [
+            "005i0000002MUqLAAW",
+            "005I0000002MUQLAAW",
+            "005i0000002muqlaaw",
+        ] {
+            assert_eq!(SfId::parse(raw).unwrap().as_str(), "005i0000002MUqLAAW");
+        }
+    }
+
+    #[test]
+    fn wrong_checksum_is_refused() {
+        assert!(matches!(
+            SfId::parse("005i0000002MUqLAAX"),
+            Err(IdError::Checksum(_))
+        ));
+    }
+
+    #[test]
+    fn digit_where_suffix_wants_upper_case_is_refused() {
+        // Bit 0 of the first chunk set means character 0 is upper case, but it is a digit.
+        assert!(SfId::parse("005i0000002MUqLBAW").is_err());
+    }
+
+    #[test]
+    fn bad_length_and_alphabet_are_refused() {
+        assert!(matches!(SfId::parse("003abc"), Err(IdError::Length(_, 6))));
+        assert!(matches!(
+            SfId::parse("003' OR Id != '"),
+            Err(IdError::Alphabet(_))
+        ));
+        assert!(matches!(SfId::parse(""), Err(IdError::Length(_, 0))));
+    }
+}
