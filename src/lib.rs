@@ -2,3 +2,5 @@
 
 pub mod config;
 pub mod ids;
+pub mod mapping;
+pub mod soql;

@@ -1,0 +1,456 @@
+//! Turning a Salesforce record into the fields an item stores.
+//!
+//! Values are converted by the kind the configuration gives, or by the shape
+//! of the JSON when it gives none: dates stay ISO dates, datetimes become
+//! RFC 3339 in UTC, multipicklists become arrays, compound addresses
+//! objects, parent paths are flattened to the mapped name and child
+//! subqueries become arrays of objects.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use crate::config::{FieldMapping, FieldSource, TypeConfig, ValueKind};
+use crate::ids::SfId;
+
+/// A record that cannot become an item.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    #[error("a `{sobject}` record has no usable `Id`")]
+    NoId { sobject: String },
+    #[error("record `{id}`: field `{field}`: {why}")]
+    Field {
+        id: String,
+        field: String,
+        why: String,
+    },
+}
+
+/// A record after mapping, ready for the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    /// The record's 18-character id.
+    pub id: SfId,
+    /// The text that names the item's path when it is created.
+    pub title: String,
+    /// The mapped fields, in configuration order.
+    pub fields: Map<String, Value>,
+    /// A digest of the mapped fields: equal digests mean nothing to write.
+    pub digest: String,
+    /// The record's SystemModstamp as Salesforce wrote it.
+    pub modstamp: Option<String>,
+}
+
+/// Maps one record of type `t`.
+pub fn map_record(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
+    let id = record
+        .get("Id")
+        .and_then(Value::as_str)
+        .and_then(|raw| SfId::parse(raw).ok())
+        .ok_or_else(|| MapError::NoId {
+            sobject: t.sobject.clone(),
+        })?;
+    let fields = map_fields(&t.fields, record).map_err(|(field, why)| MapError::Field {
+        id: id.to_string(),
+        field,
+        why,
+    })?;
+    let title = t
+        .title
+        .as_deref()
+        .and_then(|path| lookup(record, path))
+        .map(title_text)
+        .unwrap_or_default();
+    let modstamp = record
+        .get("SystemModstamp")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let digest = digest(&fields);
+    Ok(Mapped {
+        id,
+        title,
+        fields,
+        digest,
+        modstamp,
+    })
+}
+
+/// The digest of a field map: SHA-256 over its JSON, in hex.
+pub fn digest(fields: &Map<String, Value>) -> String {
+    let mut hasher = Sha256::new();
+    // Writing into the hasher cannot fail; serialising a Value cannot either.
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), fields);
+    let out = hasher.finalize();
+    out.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn map_fields(
+    mappings: &[FieldMapping],
+    record: &Value,
+) -> Result<Map<String, Value>, (String, String)> {
+    let mut fields = Map::with_capacity(mappings.len());
+    for m in mappings {
+        let value = match &m.source {
+            FieldSource::Value { path, kind } => {
+                let raw = lookup(record, path).unwrap_or(&Value::Null);
+                convert(raw, *kind).map_err(|why| (m.name.clone(), why))?
+            }
+            FieldSource::Children {
+                relationship,
+                fields: inner,
+                ..
+            } => children(record, relationship, inner)
+                .map_err(|(f, why)| (format!("{}.{f}", m.name), why))?,
+        };
+        fields.insert(m.name.clone(), value);
+    }
+    Ok(fields)
+}
+
+/// A child subquery result as an array of mapped objects (empty when null).
+fn children(
+    record: &Value,
+    relationship: &str,
+    inner: &[FieldMapping],
+) -> Result<Value, (String, String)> {
+    let rows = match get_key(record, relationship) {
+        None | Some(Value::Null) => return Ok(Value::Array(Vec::new())),
+        Some(result) => result
+            .get("records")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                (
+                    relationship.to_string(),
+                    "a child subquery result has no `records` array".to_string(),
+                )
+            })?,
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(Value::Object(map_fields(inner, row)?));
+    }
+    Ok(Value::Array(out))
+}
+
+/// Follows a dotted path through nested parent records; `None` when a parent is null.
+fn lookup<'v>(record: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut current = record;
+    for part in path.split('.') {
+        current = get_key(current, part)?;
+        if current.is_null() {
+            return Some(current);
+        }
+    }
+    Some(current)
+}
+
+/// A key of an object, matched exactly first and then without regard to case,
+/// as Salesforce's names are.
+fn get_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    let object = value.as_object()?;
+    object.get(key).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+fn title_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Converts one value by its configured kind.
+pub fn convert(raw: &Value, kind: ValueKind) -> Result<Value, String> {
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    match kind {
+        ValueKind::Auto => Ok(auto(raw)),
+        ValueKind::String | ValueKind::Picklist => scalar_text(raw).map(Value::String),
+        ValueKind::Multipicklist => multipicklist(raw),
+        ValueKind::Date => date(raw),
+        ValueKind::Datetime => datetime(raw),
+        ValueKind::Boolean => boolean(raw),
+        ValueKind::Number => number(raw),
+        ValueKind::Address => match raw {
+            Value::Object(o) => Ok(Value::Object(without_attributes(o))),
+            _ => Err(format!("expected a compound address, got {}", shape(raw))),
+        },
+    }
+}
+
+/// Without a configured kind: datetimes are recognised by Salesforce's exact
+/// form; nested records lose their `attributes`; the rest stays as it came.
+fn auto(raw: &Value) -> Value {
+    match raw {
+        Value::String(s) => match parse_sf_datetime(s) {
+            Some(dt) => Value::String(rfc3339(dt)),
+            None => raw.clone(),
+        },
+        Value::Object(o) => Value::Object(without_attributes(o)),
+        _ => raw.clone(),
+    }
+}
+
+fn without_attributes(o: &Map<String, Value>) -> Map<String, Value> {
+    o.iter()
+        .filter(|(k, _)| k.as_str() != "attributes")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn scalar_text(raw: &Value) -> Result<String, String> {
+    match raw {
+        Value::String(s) => Ok(s.clone()),
+        Value::Bool(_) | Value::Number(_) => Ok(raw.to_string()),
+        _ => Err(format!("expected text, got {}", shape(raw))),
+    }
+}
+
+fn multipicklist(raw: &Value) -> Result<Value, String> {
+    match raw {
+        Value::String(s) if s.is_empty() => Ok(Value::Array(Vec::new())),
+        Value::String(s) => Ok(Value::Array(
+            s.split(';').map(|v| Value::String(v.to_string())).collect(),
+        )),
+        Value::Array(_) => Ok(raw.clone()),
+        _ => Err(format!("expected `;`-separated values, got {}", shape(raw))),
+    }
+}
+
+fn date(raw: &Value) -> Result<Value, String> {
+    let text = raw
+        .as_str()
+        .ok_or_else(|| format!("expected a date, got {}", shape(raw)))?;
+    let format = format_description!("[year]-[month]-[day]");
+    Date::parse(text, format).map_err(|_| format!("`{}` is not a date", clip(text)))?;
+    Ok(raw.clone())
+}
+
+fn datetime(raw: &Value) -> Result<Value, String> {
+    let text = raw
+        .as_str()
+        .ok_or_else(|| format!("expected a datetime, got {}", shape(raw)))?;
+    let dt = parse_sf_datetime(text)
+        .or_else(|| OffsetDateTime::parse(text, &Rfc3339).ok())
+        .ok_or_else(|| format!("`{}` is not a datetime", clip(text)))?;
+    Ok(Value::String(rfc3339(dt)))
+}
+
+fn boolean(raw: &Value) -> Result<Value, String> {
+    match raw {
+        Value::Bool(_) => Ok(raw.clone()),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+        _ => Err(format!("expected a boolean, got {}", shape(raw))),
+    }
+}
+
+fn number(raw: &Value) -> Result<Value, String> {
+    match raw {
+        Value::Number(_) => Ok(raw.clone()),
+        Value::String(s) if s.is_empty() => Ok(Value::Null),
+        Value::String(s) => s
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| format!("`{}` is not a number", clip(s))),
+        _ => Err(format!("expected a number, got {}", shape(raw))),
+    }
+}
+
+/// Parses Salesforce's `2024-01-31T12:34:56.000+0000`.
+pub fn parse_sf_datetime(text: &str) -> Option<OffsetDateTime> {
+    if text.len() != 28 {
+        return None;
+    }
+    let format = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory][offset_minute]"
+    );
+    OffsetDateTime::parse(text, format).ok()
+}
+
+/// Formats a datetime as RFC 3339 in UTC, such as `2024-01-31T12:34:56Z`.
+pub fn rfc3339(dt: OffsetDateTime) -> String {
+    let utc = dt.to_offset(UtcOffset::UTC);
+    let plain = PrimitiveDateTime::new(utc.date(), utc.time());
+    plain
+        .assume_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| utc.unix_timestamp().to_string())
+}
+
+fn shape(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn contact() -> TypeConfig {
+        let text = r#"
+[salesforce]
+auth = "access_token"
+instance_url = "https://acme.my.salesforce.com"
+[[types]]
+name = "Contact"
+sobject = "Contact"
+title = "Name"
+[types.fields]
+name = "Name"
+account_name = "Account.Name"
+birthdate = { sf = "Birthdate", type = "date" }
+stamp = "SystemModstamp"
+industries = { sf = "Industries__c", type = "multipicklist" }
+newsletter = "Newsletter__c"
+score = { sf = "Score__c", type = "number" }
+address = "MailingAddress"
+roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", contact = "Contact.Name" } }
+"#;
+        Config::parse(Path::new("sync.toml"), text)
+            .unwrap()
+            .types
+            .remove(0)
+    }
+
+    fn record() -> Value {
+        json!({
+            "attributes": {"type": "Contact", "url": "/services/data/v62.0/sobjects/Contact/003R000000A1BCDIA3"},
+            "Id": "003R000000A1BCDIA3",
+            "SystemModstamp": "2024-03-17T16:21:26.000+0000",
+            "Name": "Ada Lovelace",
+            "Account": {"attributes": {"type": "Account"}, "Name": "Acme"},
+            "Birthdate": "1999-01-31",
+            "Industries__c": "Retail;Energy",
+            "Newsletter__c": true,
+            "Score__c": 12.5,
+            "MailingAddress": {"city": "Paris", "country": "FR", "latitude": null},
+            "OpportunityContactRoles": {"totalSize": 1, "done": true, "records": [
+                {"attributes": {"type": "OpportunityContactRole"}, "Id": "00K000000000001AAA", "Role": "Decision Maker",
+                 "Contact": {"attributes": {}, "Name": "Ada Lovelace"}}
+            ]}
+        })
+    }
+
+    #[test]
+    fn a_full_record_maps_to_catalog_values() {
+        let m = map_record(&contact(), &record()).unwrap();
+        assert_eq!(m.id.as_str(), "003R000000A1BCDIA3");
+        assert_eq!(m.title, "Ada Lovelace");
+        assert_eq!(m.modstamp.as_deref(), Some("2024-03-17T16:21:26.000+0000"));
+        assert_eq!(
+            Value::Object(m.fields),
+            json!({
+                "name": "Ada Lovelace",
+                "account_name": "Acme",
+                "birthdate": "1999-01-31",
+                "stamp": "2024-03-17T16:21:26Z",
+                "industries": ["Retail", "Energy"],
+                "newsletter": true,
+                "score": 12.5,
+                "address": {"city": "Paris", "country": "FR", "latitude": null},
+                "roles": [{"role": "Decision Maker", "contact": "Ada Lovelace"}]
+            })
+        );
+    }
+
+    #[test]
+    fn null_parents_and_empty_children_become_null_and_empty() {
+        let mut r = record();
+        r["Account"] = Value::Null;
+        r["OpportunityContactRoles"] = Value::Null;
+        r["Industries__c"] = Value::Null;
+        let m = map_record(&contact(), &r).unwrap();
+        assert_eq!(m.fields["account_name"], Value::Null);
+        assert_eq!(m.fields["roles"], json!([]));
+        assert_eq!(m.fields["industries"], Value::Null);
+    }
+
+    #[test]
+    fn digest_follows_the_fields_only() {
+        let a = map_record(&contact(), &record()).unwrap();
+        let mut r = record();
+        r["SystemModstamp"] = json!("2025-01-01T00:00:00.000+0000");
+        r["Unmapped__c"] = json!("x");
+        let b = map_record(&contact(), &r).unwrap();
+        assert_ne!(a.fields, b.fields, "stamp is mapped here");
+        let mut r = record();
+        r["Unmapped__c"] = json!("x");
+        assert_eq!(map_record(&contact(), &r).unwrap().digest, a.digest);
+        r["Name"] = json!("Ada King");
+        assert_ne!(map_record(&contact(), &r).unwrap().digest, a.digest);
+    }
+
+    #[test]
+    fn bad_values_name_the_record_and_field() {
+        let mut r = record();
+        r["Score__c"] = json!({"nested": true});
+        let err = map_record(&contact(), &r).unwrap_err().to_string();
+        assert!(
+            err.contains("003R000000A1BCDIA3") && err.contains("`score`"),
+            "{err}"
+        );
+        let mut r = record();
+        r.as_object_mut().unwrap().remove("Id");
+        assert!(matches!(
+            map_record(&contact(), &r),
+            Err(MapError::NoId { .. })
+        ));
+    }
+
+    #[test]
+    fn csv_text_converts_by_kind() {
+        assert_eq!(
+            convert(&json!("true"), ValueKind::Boolean).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            convert(&json!("12.5"), ValueKind::Number).unwrap(),
+            json!(12.5)
+        );
+        assert_eq!(
+            convert(&json!(""), ValueKind::Multipicklist).unwrap(),
+            json!([])
+        );
+        assert_eq!(
+            convert(&json!("2024-01-31T12:34:56.000+0100"), ValueKind::Datetime).unwrap(),
+            json!("2024-01-31T11:34:56Z")
+        );
+        assert!(convert(&json!("31/01/2024"), ValueKind::Date).is_err());
+    }
+}
