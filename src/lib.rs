@@ -1,5 +1,6 @@
 //! sfsync keeps a local SQLite catalog in step with a Salesforce org.
 
+pub mod catalog;
 pub mod config;
 pub mod ids;
 pub mod mapping;

@@ -1,0 +1,448 @@
+//! The write half of a sync: applying a stage to the catalog.
+//!
+//! Everything happens in one IMMEDIATE transaction, so readers see the
+//! type before or after, never half way, and a failure (including the
+//! mass-missing guard) leaves the catalog untouched. Staged rows are
+//! re-checked against the catalog, since `sync-one` or the server may have
+//! written the same items while the read went on.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
+
+use super::error::{classify, CatalogError};
+use super::model::{Applied, ApplyPolicy, Event, EventKind, MissingScope, OnMissing};
+use super::read::parse_fields;
+use super::slug::item_slug;
+use super::{now, Catalog, Result};
+
+/// How many staged rows are held in memory at once.
+const CHUNK: i64 = 1000;
+
+/// Reads the next chunk of staged rows.
+const STAGED_CHUNK: &str = "SELECT rowid, sf_object_id, title, fields, digest \
+     FROM temp.staged WHERE rowid > ?1 ORDER BY rowid LIMIT ?2";
+
+/// Reads what apply needs of the current item.
+const CURRENT_ITEM: &str = "SELECT id, digest, state, path FROM main.items \
+     WHERE type = ?1 AND sf_object_id = ?2";
+
+/// Tells whether a path is taken.
+const PATH_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM items WHERE path = ?1)";
+
+/// Creates an item.
+const INSERT_ITEM: &str = "
+INSERT INTO items (type, sf_object_id, path, state, title, fields, digest,
+                   created_at, updated_at, synced_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)";
+
+/// Rewrites an item's content; its path stays.
+const UPDATE_ITEM: &str = "
+UPDATE items SET title = ?2, fields = ?3, digest = ?4, state = ?5,
+                 updated_at = ?6, synced_at = ?6
+WHERE id = ?1";
+
+/// Lists the items of a type that the read did not see.
+const UNSEEN_ITEMS: &str = "SELECT id FROM items WHERE type = ?1 \
+     AND sf_object_id NOT IN (SELECT sf_object_id FROM temp.seen)";
+
+/// Reads what the missing step needs of an item.
+const MISSING_ITEM: &str = "SELECT sf_object_id, path, state, fields FROM items WHERE id = ?1";
+
+/// Makes an item private; clearing its digest makes its return a change,
+/// so that a publishing sync publishes it again.
+const REJECT_ITEM: &str = "UPDATE items SET state = 'private', digest = '', \
+     updated_at = ?2 WHERE id = ?1";
+
+/// Removes an item.
+const DELETE_ITEM: &str = "DELETE FROM items WHERE id = ?1";
+
+/// Records an event.
+const INSERT_EVENT: &str = "
+INSERT INTO events (run_id, at, kind, type, sf_object_id, path, fields)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// Moves a type's sync state forward, keeping what the policy leaves
+/// unset.
+const UPSERT_TYPE_STATE: &str = "
+INSERT INTO type_state (type, watermark, last_full_read_at, last_ok_at)
+VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (type) DO UPDATE SET
+    watermark = coalesce(excluded.watermark, watermark),
+    last_full_read_at = coalesce(excluded.last_full_read_at,
+                                 last_full_read_at),
+    last_ok_at = excluded.last_ok_at";
+
+/// Why an apply stopped.
+enum Failure {
+    Sql(rusqlite::Error),
+    MassMissing { missing: u64, total: u64 },
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(err: rusqlite::Error) -> Self {
+        Failure::Sql(err)
+    }
+}
+
+/// Applies the stage of `type_name`; `unchanged` is what the stage
+/// already counted as unchanged.
+pub(super) fn apply(
+    catalog: &Catalog,
+    type_name: &str,
+    unchanged: u64,
+    policy: &ApplyPolicy,
+) -> Result<Applied> {
+    apply_in_transaction(catalog, type_name, unchanged, policy).map_err(|failure| match failure {
+        Failure::Sql(err) => classify(catalog.path(), err),
+        Failure::MassMissing { missing, total } => CatalogError::MassMissing {
+            type_name: type_name.to_string(),
+            missing,
+            total,
+        },
+    })
+}
+
+/// Runs the steps of an apply, then commits, or rolls back for a dry run.
+/// An error drops the transaction, which rolls it back.
+fn apply_in_transaction(
+    catalog: &Catalog,
+    type_name: &str,
+    unchanged: u64,
+    policy: &ApplyPolicy,
+) -> Result<Applied, Failure> {
+    let tx = Transaction::new_unchecked(&catalog.conn, TransactionBehavior::Immediate)?;
+    let mut run = Apply {
+        tx: &tx,
+        type_name,
+        policy,
+        now: now(),
+        applied: Applied::default(),
+        suffixes: HashMap::new(),
+    };
+    run.applied.counts.unchanged = unchanged;
+
+    let total = run.count_items()?;
+    run.apply_staged()?;
+    run.apply_missing(total)?;
+    run.update_type_state()?;
+
+    let applied = run.applied;
+    if policy.dry_run {
+        tx.rollback()?;
+    } else {
+        tx.commit()?;
+    }
+    Ok(applied)
+}
+
+/// A staged record.
+struct Staged {
+    rowid: i64,
+    sf_object_id: String,
+    title: String,
+    fields: String,
+    digest: String,
+}
+
+/// What apply needs of an item that exists.
+struct Current {
+    id: i64,
+    digest: String,
+    state: String,
+    path: String,
+}
+
+/// One apply in progress.
+struct Apply<'a> {
+    tx: &'a Transaction<'a>,
+    type_name: &'a str,
+    policy: &'a ApplyPolicy,
+    now: String,
+    applied: Applied,
+    /// The last suffix given to each path that was already taken, so that
+    /// many records with one title do not probe `-2`, `-3`... every time.
+    suffixes: HashMap<String, u32>,
+}
+
+impl Apply<'_> {
+    /// Counts the type's items before anything changes.
+    fn count_items(&self) -> rusqlite::Result<u64> {
+        self.tx
+            .prepare_cached("SELECT count(*) FROM items WHERE type = ?1")?
+            .query_row([self.type_name], |row| row.get(0))
+    }
+
+    /// Step 1: creates and updates items from the staged rows, a chunk at
+    /// a time.
+    fn apply_staged(&mut self) -> rusqlite::Result<()> {
+        let mut after = 0;
+        loop {
+            let chunk = self.staged_chunk(after)?;
+            let Some(last) = chunk.last() else {
+                return Ok(());
+            };
+            after = last.rowid;
+            for staged in chunk {
+                self.apply_one(staged)?;
+            }
+        }
+    }
+
+    /// Reads the staged rows after `rowid`.
+    fn staged_chunk(&self, after: i64) -> rusqlite::Result<Vec<Staged>> {
+        let mut stmt = self.tx.prepare_cached(STAGED_CHUNK)?;
+        let rows = stmt.query_map((after, CHUNK), |row| {
+            Ok(Staged {
+                rowid: row.get(0)?,
+                sf_object_id: row.get(1)?,
+                title: row.get(2)?,
+                fields: row.get(3)?,
+                digest: row.get(4)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Creates, updates or leaves alone the item of one staged row.
+    fn apply_one(&mut self, staged: Staged) -> rusqlite::Result<()> {
+        match self.current_item(&staged.sf_object_id)? {
+            None => self.create(staged),
+            Some(current) if current.digest != staged.digest => self.update(staged, current),
+            Some(_) => {
+                self.applied.counts.unchanged += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the item a staged row would write, as it is now.
+    fn current_item(&self, id: &str) -> rusqlite::Result<Option<Current>> {
+        let mut stmt = self.tx.prepare_cached(CURRENT_ITEM)?;
+        stmt.query_row((self.type_name, id), |row| {
+            Ok(Current {
+                id: row.get(0)?,
+                digest: row.get(1)?,
+                state: row.get(2)?,
+                path: row.get(3)?,
+            })
+        })
+        .optional()
+    }
+
+    /// Creates an item, published at once if the policy says so.
+    fn create(&mut self, staged: Staged) -> rusqlite::Result<()> {
+        let path = self.allocate_path(&staged.title, &staged.sf_object_id)?;
+        let state = self.state_after_write("private");
+        self.tx.prepare_cached(INSERT_ITEM)?.execute((
+            self.type_name,
+            &staged.sf_object_id,
+            &path,
+            state,
+            &staged.title,
+            &staged.fields,
+            &staged.digest,
+            &self.now,
+        ))?;
+        self.applied.counts.created += 1;
+        self.record(EventKind::Created, &staged.sf_object_id, &path, None)?;
+        if self.policy.publish {
+            self.record_published(&staged.sf_object_id, &path)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites a changed item, publishing it if the policy says so.
+    fn update(&mut self, staged: Staged, current: Current) -> rusqlite::Result<()> {
+        let state = self.state_after_write(&current.state);
+        self.tx.prepare_cached(UPDATE_ITEM)?.execute((
+            current.id,
+            &staged.title,
+            &staged.fields,
+            &staged.digest,
+            state,
+            &self.now,
+        ))?;
+        self.applied.counts.updated += 1;
+        let id = &staged.sf_object_id;
+        self.record(EventKind::Updated, id, &current.path, None)?;
+        if state != current.state {
+            self.record_published(id, &current.path)?;
+        }
+        Ok(())
+    }
+
+    /// The state an item has once written: published when the policy
+    /// publishes, else the state it had.
+    fn state_after_write<'s>(&self, state: &'s str) -> &'s str {
+        if self.policy.publish {
+            "published"
+        } else {
+            state
+        }
+    }
+
+    /// Finds a free path for a new item: the container and the slug,
+    /// then the same with `-2`, `-3`... until one is free.
+    fn allocate_path(&mut self, title: &str, id: &str) -> rusqlite::Result<String> {
+        let container = self.policy.container.trim_end_matches('/');
+        let base = format!("{container}/{}", item_slug(title, id));
+        if !self.path_taken(&base)? {
+            return Ok(base);
+        }
+        let mut suffix = self.suffixes.get(&base).copied().unwrap_or(1);
+        loop {
+            suffix += 1;
+            let path = format!("{base}-{suffix}");
+            if !self.path_taken(&path)? {
+                self.suffixes.insert(base, suffix);
+                return Ok(path);
+            }
+        }
+    }
+
+    /// Tells whether an item already has `path`.
+    fn path_taken(&self, path: &str) -> rusqlite::Result<bool> {
+        self.tx
+            .prepare_cached(PATH_TAKEN)?
+            .query_row([path], |row| row.get(0))
+    }
+
+    /// Step 2: finds the missing items, refuses if too many are missing,
+    /// and keeps, rejects or deletes them.
+    fn apply_missing(&mut self, total: u64) -> Result<(), Failure> {
+        let ids = self.missing_items()?;
+        let missing = ids.len() as u64;
+        if self.too_many_missing(missing, total)? {
+            return Err(Failure::MassMissing { missing, total });
+        }
+        for id in ids {
+            self.apply_missing_one(id)?;
+        }
+        Ok(())
+    }
+
+    /// The row ids of the items the policy's scope calls missing.
+    fn missing_items(&self) -> rusqlite::Result<Vec<i64>> {
+        match &self.policy.missing {
+            MissingScope::None => Ok(Vec::new()),
+            MissingScope::Unseen => {
+                let mut stmt = self.tx.prepare_cached(UNSEEN_ITEMS)?;
+                let ids = stmt.query_map([self.type_name], |row| row.get(0))?;
+                ids.collect()
+            }
+            MissingScope::Ids(sf_object_ids) => {
+                let mut ids = Vec::new();
+                for sf_object_id in sf_object_ids {
+                    if let Some(item) = self.current_item(sf_object_id)? {
+                        ids.push(item.id);
+                    }
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(ids)
+            }
+        }
+    }
+
+    /// The guard against a broken read emptying a type: more than
+    /// `max_missing` of the items gone, or nothing seen at all.
+    fn too_many_missing(&self, missing: u64, total: u64) -> rusqlite::Result<bool> {
+        let policy = self.policy;
+        let guarded = policy.missing == MissingScope::Unseen
+            && policy.on_missing != OnMissing::Keep
+            && !policy.allow_mass_missing;
+        if !guarded || total == 0 {
+            return Ok(false);
+        }
+        if missing as f64 > policy.max_missing * total as f64 {
+            log::debug!(
+                "{missing} of {total} items of `{}` missing, over {}",
+                self.type_name,
+                policy.max_missing
+            );
+            return Ok(true);
+        }
+        self.tx
+            .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM temp.seen)")?
+            .query_row([], |row| row.get(0))
+    }
+
+    /// Records a missing item and keeps, rejects or deletes it.
+    fn apply_missing_one(&mut self, id: i64) -> rusqlite::Result<()> {
+        let (sf_object_id, path, state, fields): (String, String, String, String) = self
+            .tx
+            .prepare_cached(MISSING_ITEM)?
+            .query_row([id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?;
+        self.applied.counts.missing += 1;
+        self.record(EventKind::NotFound, &sf_object_id, &path, None)?;
+
+        match self.policy.on_missing {
+            OnMissing::Keep => Ok(()),
+            OnMissing::Reject if state == "private" => Ok(()),
+            OnMissing::Reject => {
+                self.tx
+                    .prepare_cached(REJECT_ITEM)?
+                    .execute((id, &self.now))?;
+                self.applied.counts.rejected += 1;
+                self.record(EventKind::Rejected, &sf_object_id, &path, None)
+            }
+            OnMissing::Delete => {
+                self.tx.prepare_cached(DELETE_ITEM)?.execute([id])?;
+                self.applied.counts.deleted += 1;
+                self.record(EventKind::Deleted, &sf_object_id, &path, Some(&fields))
+            }
+        }
+    }
+
+    /// Step 3: moves the type's watermark and times forward.
+    fn update_type_state(&self) -> rusqlite::Result<()> {
+        let full_read_at = self.policy.full_read.then_some(&self.now);
+        self.tx.prepare_cached(UPSERT_TYPE_STATE)?.execute((
+            self.type_name,
+            &self.policy.watermark,
+            full_read_at,
+            &self.now,
+        ))?;
+        Ok(())
+    }
+
+    /// Records a `published` event and counts it.
+    fn record_published(&mut self, id: &str, path: &str) -> rusqlite::Result<()> {
+        self.applied.counts.published += 1;
+        self.record(EventKind::Published, id, path, None)
+    }
+
+    /// Writes an event, and keeps it when the policy collects events.
+    fn record(
+        &mut self,
+        kind: EventKind,
+        sf_object_id: &str,
+        path: &str,
+        fields: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        self.tx.prepare_cached(INSERT_EVENT)?.execute((
+            self.policy.run_id,
+            &self.now,
+            kind.as_str(),
+            self.type_name,
+            sf_object_id,
+            path,
+            fields,
+        ))?;
+        if self.policy.collect_events {
+            self.applied.events.push(Event {
+                run_id: self.policy.run_id,
+                at: self.now.clone(),
+                kind,
+                type_name: self.type_name.to_string(),
+                sf_object_id: sf_object_id.to_string(),
+                path: path.to_string(),
+                fields: fields.map(parse_fields),
+            });
+        }
+        Ok(())
+    }
+}

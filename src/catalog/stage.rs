@@ -1,0 +1,176 @@
+//! The read half of a sync: staging records in TEMP tables.
+//!
+//! While records stream in from the org, the sync must not hold the
+//! catalog's write lock, and a failure half way through a type must leave
+//! the catalog as it was. So records are compared with the catalog and
+//! kept in two TEMP tables of this connection (`staged`: the records to
+//! write, `seen`: every id read), and only [`Stage::apply`] writes to the
+//! catalog itself, in one transaction.
+
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
+
+use super::model::{Applied, ApplyPolicy, BatchCounts, Item};
+use super::{apply, Catalog, Result};
+
+/// Creates the TEMP tables on first use and empties them.
+const PREPARE_TABLES: &str = "
+CREATE TEMP TABLE IF NOT EXISTS staged (
+    sf_object_id TEXT PRIMARY KEY,
+    title        TEXT NOT NULL,
+    fields       TEXT NOT NULL,
+    digest       TEXT NOT NULL
+);
+CREATE TEMP TABLE IF NOT EXISTS seen (
+    sf_object_id TEXT PRIMARY KEY
+) WITHOUT ROWID;
+DELETE FROM temp.staged;
+DELETE FROM temp.seen;
+";
+
+/// Reads the digest an item has now.
+const CURRENT_DIGEST: &str = "SELECT digest FROM main.items \
+     WHERE type = ?1 AND sf_object_id = ?2";
+
+/// Keeps (or replaces) a record to write at apply time.
+const STAGE_RECORD: &str = "
+INSERT INTO temp.staged (sf_object_id, title, fields, digest)
+VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (sf_object_id) DO UPDATE SET
+    title = excluded.title,
+    fields = excluded.fields,
+    digest = excluded.digest";
+
+/// Forgets a staged record that turned out to match its item after all
+/// (the same record read twice, changed back in between).
+const UNSTAGE_RECORD: &str = "DELETE FROM temp.staged WHERE sf_object_id = ?1";
+
+/// Notes that a record exists in the org.
+const MARK_SEEN: &str = "INSERT OR IGNORE INTO temp.seen (sf_object_id) VALUES (?1)";
+
+/// The records of one type read so far, waiting to be applied.
+///
+/// Only one stage per catalog should exist at a time: starting another
+/// empties the TEMP tables this one uses. Dropping a stage without
+/// applying it discards what it held.
+pub struct Stage<'c> {
+    catalog: &'c Catalog,
+    type_name: String,
+    unchanged: u64,
+}
+
+impl Catalog {
+    /// Starts staging the records of `type_name`, discarding whatever an
+    /// earlier stage left behind.
+    pub fn stage(&self, type_name: &str) -> Result<Stage<'_>> {
+        self.conn
+            .execute_batch(PREPARE_TABLES)
+            .map_err(|e| self.error(e))?;
+        Ok(Stage {
+            catalog: self,
+            type_name: type_name.to_string(),
+            unchanged: 0,
+        })
+    }
+}
+
+impl Stage<'_> {
+    /// The type being staged.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// Compares a batch of records with the catalog, keeps the new and
+    /// changed ones for [`Stage::apply`] and marks them all seen.
+    ///
+    /// Writes only to TEMP tables, so other writers are never blocked.
+    pub fn add_batch(&mut self, items: &[Item]) -> Result<BatchCounts> {
+        let counts = self.stage_items(items).map_err(|e| self.catalog.error(e))?;
+        self.unchanged += counts.unchanged;
+        Ok(counts)
+    }
+
+    /// Marks records as present in the org without staging them, for ids
+    /// that come from an id-only listing.
+    pub fn mark_seen(&mut self, ids: &[String]) -> Result<()> {
+        self.mark_ids_seen(ids).map_err(|e| self.catalog.error(e))
+    }
+
+    /// Writes the staged records to the catalog in one transaction, then
+    /// handles missing items and the type's sync state; see
+    /// [`ApplyPolicy`].
+    ///
+    /// On success (dry run or not) the stage is emptied. On error nothing
+    /// in the catalog has changed and the stage is kept, so the caller may
+    /// apply it again with another policy.
+    pub fn apply(&mut self, policy: &ApplyPolicy) -> Result<Applied> {
+        let applied = apply::apply(self.catalog, &self.type_name, self.unchanged, policy)?;
+        self.catalog
+            .conn
+            .execute_batch(PREPARE_TABLES)
+            .map_err(|e| self.catalog.error(e))?;
+        self.unchanged = 0;
+        Ok(applied)
+    }
+
+    /// The body of [`Stage::add_batch`], in one transaction.
+    fn stage_items(&self, items: &[Item]) -> rusqlite::Result<BatchCounts> {
+        let conn = &self.catalog.conn;
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+        let mut current = tx.prepare_cached(CURRENT_DIGEST)?;
+        let mut stage = tx.prepare_cached(STAGE_RECORD)?;
+        let mut unstage = tx.prepare_cached(UNSTAGE_RECORD)?;
+        let mut see = tx.prepare_cached(MARK_SEEN)?;
+        let mut counts = BatchCounts::default();
+
+        for item in items {
+            let id = &item.sf_object_id;
+            let digest: Option<String> = current
+                .query_row((&self.type_name, id), |row| row.get(0))
+                .optional()?;
+            match digest {
+                Some(digest) if digest == item.digest => {
+                    counts.unchanged += 1;
+                    unstage.execute([id])?;
+                }
+                known => {
+                    match known {
+                        Some(_) => counts.changed += 1,
+                        None => counts.new += 1,
+                    }
+                    let fields = fields_json(&item.fields);
+                    stage.execute((id, &item.title, fields, &item.digest))?;
+                }
+            }
+            see.execute([id])?;
+        }
+
+        drop((current, stage, unstage, see));
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    /// The body of [`Stage::mark_seen`], in one transaction.
+    fn mark_ids_seen(&self, ids: &[String]) -> rusqlite::Result<()> {
+        let conn = &self.catalog.conn;
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+        let mut see = tx.prepare_cached(MARK_SEEN)?;
+        for id in ids {
+            see.execute([id])?;
+        }
+        drop(see);
+        tx.commit()
+    }
+}
+
+/// The JSON text of a record's fields, keys in the order given.
+fn fields_json(fields: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::to_string(fields).expect("a JSON object always serializes")
+}
+
+impl Drop for Stage<'_> {
+    /// Empties the TEMP tables; an error here only means the next stage
+    /// empties them instead.
+    fn drop(&mut self) {
+        let _ = self.catalog.conn.execute_batch(PREPARE_TABLES);
+    }
+}
