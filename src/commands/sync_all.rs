@@ -1,0 +1,155 @@
+//! `sfsync sync-all`: sync every configured type, or the named ones.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::catalog::{Catalog, RunOutcome, TypeView};
+use crate::cli::Global;
+use crate::config::Config;
+use crate::exit::{classify, Exit};
+use crate::lock::RunLock;
+use crate::output;
+use crate::sync::{RunOptions, Syncer, TypeOutcome};
+
+/// Arguments of `sync-all`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Sync only this type; repeat for several, synced in the given order.
+    #[arg(long = "type", value_name = "NAME")]
+    pub types: Vec<String>,
+    /// Read Salesforce and print the events a sync would make; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Let the missing step reject or delete more than `max_missing` of a type.
+    #[arg(long)]
+    pub allow_mass_missing: bool,
+    /// Seconds to wait for another sync on the same catalog to finish.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait: u64,
+}
+
+/// Runs `sync-all`.
+pub fn run(global: &Global, args: &Args) -> Result<Exit> {
+    let config = super::load_config(global)?;
+    let types = match args.types.is_empty() {
+        true => config.types.iter().collect(),
+        false => args
+            .types
+            .iter()
+            .map(|n| super::find_type(&config, n))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let catalog = Catalog::open(&config.catalog_path)?;
+    let _lock = RunLock::acquire(&config.catalog_path, Duration::from_secs(args.wait))?;
+    define_views(&catalog, &config)?;
+    let run_id = catalog.begin_run(&command_line(args))?;
+    let runtime = super::runtime()?;
+    let client = match super::connect(&config, &runtime) {
+        Ok(c) => c,
+        Err(e) => {
+            catalog.finish_run(
+                run_id,
+                RunOutcome::Failed,
+                &serde_json::json!({}),
+                Some(&format!("{e:#}")),
+            )?;
+            return Err(e);
+        }
+    };
+    let syncer = Syncer {
+        config: &config,
+        catalog: &catalog,
+        client,
+        runtime: &runtime,
+        run_id,
+        options: RunOptions {
+            dry_run: args.dry_run,
+            allow_mass_missing: args.allow_mass_missing,
+        },
+    };
+    let progress = output::progress(global.verbosity());
+    let outcomes = syncer.sync_types(&types, progress.as_ref());
+    if args.dry_run {
+        output::print_events(outcomes.iter().flat_map(|o| &o.events))?;
+    }
+    report(&catalog, run_id, &outcomes, types.len())
+}
+
+fn define_views(catalog: &Catalog, config: &Config) -> Result<()> {
+    let views: Vec<TypeView> = config
+        .types
+        .iter()
+        .map(|t| TypeView {
+            name: t.name.clone(),
+            fields: t.fields.iter().map(|f| f.name.clone()).collect(),
+        })
+        .collect();
+    Ok(catalog.define_views(&views)?)
+}
+
+fn command_line(args: &Args) -> String {
+    let mut line = String::from("sync-all");
+    for t in &args.types {
+        line.push_str(" --type ");
+        line.push_str(t);
+    }
+    if args.dry_run {
+        line.push_str(" --dry-run");
+    }
+    line
+}
+
+/// Writes the run log, reports failures and picks the exit code.
+fn report(
+    catalog: &Catalog,
+    run_id: i64,
+    outcomes: &[TypeOutcome],
+    planned: usize,
+) -> Result<Exit> {
+    let mut exit = Exit::Ok;
+    let mut errors = Vec::new();
+    let mut counts = serde_json::Map::new();
+    for o in outcomes {
+        match &o.result {
+            Ok(c) => {
+                counts.insert(o.name.clone(), serde_json::to_value(c)?);
+            }
+            Err(e) => {
+                let text = format!("`{}`: {e:#}", o.name);
+                output::error(&text);
+                errors.push(text);
+                if exit == Exit::Ok || exit == Exit::Hook {
+                    exit = classify(e);
+                }
+            }
+        }
+        for h in &o.hook_failures {
+            let text = format!("{h:#}");
+            output::error(&text);
+            errors.push(text);
+            if exit == Exit::Ok {
+                exit = Exit::Hook;
+            }
+        }
+    }
+    if outcomes.len() < planned {
+        let skipped = planned - outcomes.len();
+        let text = format!("the run stopped early; {skipped} type(s) were not synced");
+        output::error(&text);
+        errors.push(text);
+    }
+    let outcome = if errors.is_empty() {
+        RunOutcome::Ok
+    } else {
+        RunOutcome::Failed
+    };
+    let error = (!errors.is_empty()).then(|| errors.join("; "));
+    catalog.finish_run(
+        run_id,
+        outcome,
+        &serde_json::Value::Object(counts),
+        error.as_deref(),
+    )?;
+    Ok(exit)
+}

@@ -1,0 +1,553 @@
+//! The Salesforce REST client: login, retries, query paging, describe.
+//!
+//! Every request goes through [`Client::send`], which adds the bearer token,
+//! logs in again once on `INVALID_SESSION_ID`, retries network failures and
+//! server errors with a doubling pause, and turns error answers into
+//! [`SfError`]. Paths handed back by Salesforce (`nextRecordsUrl`) are
+//! checked to stay on the org, so the token is never sent anywhere else.
+
+pub mod auth;
+pub mod error;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use log::{debug, trace, warn};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use auth::{Secret, Secrets, Session};
+pub use error::SfError;
+
+use crate::config::SalesforceConfig;
+
+/// The longest pause between two tries.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
+
+/// A client for one org, shared by every task of a run.
+pub struct Client {
+    http: reqwest::Client,
+    cfg: SalesforceConfig,
+    secrets: Secrets,
+    session: Mutex<Option<Session>>,
+    calls: AtomicU64,
+    usage: Mutex<Option<String>>,
+}
+
+/// One page of a query answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryPage {
+    /// Records in the whole answer (for `count()`, the count).
+    pub total_size: u64,
+    /// Whether this is the last page.
+    pub done: bool,
+    /// The path of the next page.
+    pub next_records_url: Option<String>,
+    /// This page's records.
+    pub records: Vec<Value>,
+}
+
+/// A request, kept whole so it can be sent again.
+#[derive(Clone)]
+pub struct Request {
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    json: Option<Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Request {
+    /// A GET of `path` on the instance.
+    pub fn get(path: impl Into<String>) -> Request {
+        Request {
+            method: Method::GET,
+            path: path.into(),
+            query: Vec::new(),
+            json: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A POST of a JSON body.
+    pub fn post_json(path: impl Into<String>, body: Value) -> Request {
+        Request {
+            method: Method::POST,
+            json: Some(body),
+            ..Request::get(path)
+        }
+    }
+
+    /// Adds a query parameter.
+    pub fn param(mut self, key: &str, value: impl Into<String>) -> Request {
+        self.query.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Request {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// An answer: headers and the whole body.
+pub struct Answer {
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body, read to the end.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, SfError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| SfError::BadResponse(format!("invalid JSON: {e}")))
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// How one try ended.
+enum Try {
+    Done(Answer),
+    /// Worth another try, after a pause.
+    Again(String),
+    /// The session expired: log in and try at once.
+    Relogin,
+    Fail(SfError),
+}
+
+impl Client {
+    /// Builds the HTTP client and logs in.
+    pub async fn connect(cfg: &SalesforceConfig, secrets: Secrets) -> Result<Client, SfError> {
+        let client = Client::new(cfg, secrets)?;
+        client.login().await?;
+        Ok(client)
+    }
+
+    /// Builds the client without logging in yet.
+    pub fn new(cfg: &SalesforceConfig, secrets: Secrets) -> Result<Client, SfError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("sfsync/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &cfg.ca_file {
+            builder = builder.tls_certs_merge(read_ca_file(path)?);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| SfError::Setup(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            cfg: cfg.clone(),
+            secrets,
+            session: Mutex::new(None),
+            calls: AtomicU64::new(0),
+            usage: Mutex::new(None),
+        })
+    }
+
+    /// The API version every data path uses, such as `v62.0`.
+    pub fn version_path(&self) -> String {
+        format!("/services/data/v{}", self.cfg.api_version)
+    }
+
+    /// Data API requests sent so far (retries included).
+    pub fn api_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The latest `Sforce-Limit-Info` the org sent, such as `api-usage=18/5000`.
+    pub fn api_usage(&self) -> Option<String> {
+        self.usage.lock().ok().and_then(|u| u.clone())
+    }
+
+    /// Logs in with the configured flow, replacing any session.
+    pub async fn login(&self) -> Result<(), SfError> {
+        let session = match auth::token_request(&self.cfg, &self.secrets)? {
+            None => self.given_token_session()?,
+            Some(request) => self.request_token(request).await?,
+        };
+        debug!(
+            "logged in with `{:?}` flow; instance {}",
+            self.cfg.auth, session.instance_url
+        );
+        if let Ok(mut slot) = self.session.lock() {
+            *slot = Some(session);
+        }
+        Ok(())
+    }
+
+    fn given_token_session(&self) -> Result<Session, SfError> {
+        let token = self.secrets.access_token().cloned().ok_or_else(|| {
+            SfError::Setup("no access token was read from `SFSYNC_ACCESS_TOKEN`".into())
+        })?;
+        let instance_url = self.cfg.instance_url.clone().ok_or_else(|| {
+            SfError::Setup("`salesforce.instance_url` is required for a given access token".into())
+        })?;
+        Ok(Session {
+            access_token: token,
+            instance_url,
+        })
+    }
+
+    async fn request_token(&self, request: auth::TokenRequest) -> Result<Session, SfError> {
+        let mut attempt = 0;
+        loop {
+            let mut builder = self.http.post(request.url.clone()).form(&request.form);
+            if let Some((user, pass)) = &request.basic {
+                builder = builder.basic_auth(user, Some(pass));
+            }
+            let outcome: Result<(), String> = match builder.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    match response.bytes().await {
+                        Ok(body) if status.is_server_error() => {
+                            Err(format!("HTTP {status}: {}", printable(&body)))
+                        }
+                        Ok(body) => {
+                            return auth::read_token_answer(
+                                status.as_u16(),
+                                &body,
+                                self.cfg.instance_url.as_ref(),
+                            )
+                        }
+                        Err(e) => Err(describe_reqwest(&e)),
+                    }
+                }
+                Err(e) => Err(describe_reqwest(&e)),
+            };
+            if let Err(cause) = outcome {
+                attempt += 1;
+                if attempt > self.cfg.max_retries {
+                    return Err(SfError::Unreachable {
+                        attempts: attempt,
+                        cause,
+                    });
+                }
+                self.pause(attempt, &cause).await;
+            }
+        }
+    }
+
+    fn session(&self) -> Option<Session> {
+        self.session.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Sends `request`, logging in again once and retrying as the answer warrants.
+    pub async fn send(&self, request: &Request) -> Result<Answer, SfError> {
+        let mut attempt = 0;
+        let mut relogged = false;
+        loop {
+            let session = match self.session() {
+                Some(s) => s,
+                None => {
+                    self.login().await?;
+                    continue;
+                }
+            };
+            match self.try_once(request, &session).await {
+                Try::Done(answer) => return Ok(answer),
+                Try::Fail(e) => return Err(e),
+                Try::Relogin
+                    if !relogged && self.cfg.auth != crate::config::AuthFlow::AccessToken =>
+                {
+                    debug!("session expired; logging in again");
+                    relogged = true;
+                    self.login().await?;
+                }
+                Try::Relogin => {
+                    return Err(SfError::Login {
+                        description:
+                            "the session was refused as expired or invalid (INVALID_SESSION_ID)"
+                                .into(),
+                    })
+                }
+                Try::Again(cause) => {
+                    attempt += 1;
+                    if attempt > self.cfg.max_retries {
+                        return Err(SfError::Unreachable {
+                            attempts: attempt,
+                            cause,
+                        });
+                    }
+                    self.pause(attempt, &cause).await;
+                }
+            }
+        }
+    }
+
+    async fn pause(&self, attempt: u32, cause: &str) {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        let pause = self
+            .cfg
+            .retry_delay
+            .saturating_mul(factor)
+            .min(MAX_RETRY_PAUSE);
+        warn!(
+            "{cause}; trying again in {:.1}s (try {} of {})",
+            pause.as_secs_f64(),
+            attempt + 1,
+            self.cfg.max_retries + 1
+        );
+        tokio::time::sleep(pause).await;
+    }
+
+    async fn try_once(&self, request: &Request, session: &Session) -> Try {
+        let url = match session.instance_url.join(&request.path) {
+            Ok(url) => url,
+            Err(e) => {
+                return Try::Fail(SfError::BadResponse(format!(
+                    "cannot form a URL from `{}`: {e}",
+                    request.path
+                )))
+            }
+        };
+        let mut builder = self
+            .http
+            .request(request.method.clone(), url)
+            .bearer_auth(session.access_token.expose())
+            .header("Accept-Encoding", "gzip");
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some(body) = &request.json {
+            builder = builder.json(body);
+        }
+        trace!("{} {}", request.method, request.path);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => return Try::Again(describe_reqwest(&e)),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.note_usage(&headers);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Try::Again(format!(
+                    "reading the answer to {}: {}",
+                    request.path_for_log(),
+                    describe_reqwest(&e)
+                ))
+            }
+        };
+        classify(status, headers, body)
+    }
+
+    fn note_usage(&self, headers: &HeaderMap) {
+        if let Some(v) = headers
+            .get("Sforce-Limit-Info")
+            .and_then(|v| v.to_str().ok())
+        {
+            if let Ok(mut slot) = self.usage.lock() {
+                *slot = Some(v.to_string());
+            }
+        }
+    }
+
+    /// The first page of a query (`queryAll` when `all`), with child pages completed.
+    pub async fn query(&self, soql: &str, all: bool) -> Result<QueryPage, SfError> {
+        let endpoint = if all { "queryAll" } else { "query" };
+        let request = Request::get(format!("{}/{endpoint}", self.version_path()))
+            .param("q", soql)
+            .header("Sforce-Query-Options", "batchSize=2000");
+        self.read_page(&request).await
+    }
+
+    /// The page at a `nextRecordsUrl`.
+    pub async fn query_more(&self, next: &str) -> Result<QueryPage, SfError> {
+        let path = self.checked_next(next)?;
+        let request = Request::get(path).header("Sforce-Query-Options", "batchSize=2000");
+        self.read_page(&request).await
+    }
+
+    async fn read_page(&self, request: &Request) -> Result<QueryPage, SfError> {
+        let answer = self.send(request).await?;
+        let mut page: QueryPage = answer.json()?;
+        if !page.done && page.next_records_url.is_none() {
+            return Err(SfError::BadResponse(
+                "a page that is not the last names no `nextRecordsUrl`".into(),
+            ));
+        }
+        for record in &mut page.records {
+            self.complete_children(record).await?;
+        }
+        Ok(page)
+    }
+
+    /// Child subqueries page on their own: fetch the rest of each one.
+    async fn complete_children(&self, record: &mut Value) -> Result<(), SfError> {
+        let Some(object) = record.as_object_mut() else {
+            return Ok(());
+        };
+        for value in object.values_mut() {
+            let Some(child) = value.as_object_mut() else {
+                continue;
+            };
+            if child.get("done").and_then(Value::as_bool) != Some(false)
+                || !child.contains_key("records")
+            {
+                continue;
+            }
+            let mut next = child
+                .get("nextRecordsUrl")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            while let Some(url) = next {
+                let page = Box::pin(self.query_more(&url)).await?;
+                if let Some(Value::Array(rows)) = child.get_mut("records") {
+                    rows.extend(page.records);
+                }
+                next = page.next_records_url;
+            }
+            child.insert("done".into(), Value::Bool(true));
+            child.remove("nextRecordsUrl");
+        }
+        Ok(())
+    }
+
+    /// A `nextRecordsUrl` must be a path on this org's data API.
+    fn checked_next(&self, next: &str) -> Result<String, SfError> {
+        if next.starts_with("/services/data/") && !next.contains("://") && !next.contains("..") {
+            Ok(next.to_string())
+        } else {
+            Err(SfError::BadResponse(format!(
+                "`nextRecordsUrl` `{}` does not point at this org's data API; the token is not sent there",
+                printable(next.as_bytes())
+            )))
+        }
+    }
+
+    /// One record by id, or `None` when Salesforce has none.
+    pub async fn retrieve(
+        &self,
+        sobject: &str,
+        id: &str,
+        fields: &[String],
+    ) -> Result<Option<Value>, SfError> {
+        let request = Request::get(format!("{}/sobjects/{sobject}/{id}", self.version_path()))
+            .param("fields", fields.join(","));
+        match self.send(&request).await {
+            Ok(answer) => answer.json().map(Some),
+            Err(SfError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The describe of an SObject.
+    pub async fn describe(&self, sobject: &str) -> Result<Value, SfError> {
+        let request = Request::get(format!(
+            "{}/sobjects/{sobject}/describe",
+            self.version_path()
+        ));
+        self.send(&request).await?.json()
+    }
+}
+
+impl Request {
+    fn path_for_log(&self) -> &str {
+        &self.path
+    }
+}
+
+/// Sorts an answer into done, fail, try again or log in again.
+fn classify(status: StatusCode, headers: HeaderMap, body: Bytes) -> Try {
+    if status.is_success() {
+        return Try::Done(Answer { headers, body });
+    }
+    let (code, message) = error_body(&body);
+    if status == StatusCode::UNAUTHORIZED || code == "INVALID_SESSION_ID" {
+        return Try::Relogin;
+    }
+    if code == "REQUEST_LIMIT_EXCEEDED" {
+        return Try::Fail(SfError::RequestLimit { message });
+    }
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return Try::Again(format!(
+            "Salesforce answered {} {code}: {message}",
+            status.as_u16()
+        ));
+    }
+    Try::Fail(SfError::Api {
+        status: status.as_u16(),
+        code,
+        message,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiErrorBody {
+    message: Option<String>,
+    error_code: Option<String>,
+}
+
+/// Salesforce's `[{"message","errorCode"}]`, or whatever came instead.
+fn error_body(body: &[u8]) -> (String, String) {
+    match serde_json::from_slice::<Vec<ApiErrorBody>>(body) {
+        Ok(errors) if !errors.is_empty() => {
+            let first = &errors[0];
+            (
+                first
+                    .error_code
+                    .clone()
+                    .unwrap_or_else(|| "UNKNOWN_ERROR".into()),
+                first.message.clone().unwrap_or_default(),
+            )
+        }
+        _ => ("UNKNOWN_ERROR".into(), printable(body)),
+    }
+}
+
+/// A short printable excerpt of an unexpected body.
+fn printable(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A reqwest error with its causes, which name the URL but never a header.
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "the request timed out".to_string()
+    } else if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "the connection failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, SfError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| SfError::Setup(format!("cannot read `ca_file` `{}`: {e}", path.display())))?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        SfError::Setup(format!(
+            "`ca_file` `{}` holds no usable PEM certificate: {e}",
+            path.display()
+        ))
+    })
+}
