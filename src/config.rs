@@ -28,6 +28,17 @@ const SECRET_KEYS: &[(&str, &str)] = &[
     ("security_token", "SFSYNC_PASSWORD"),
     ("sync_key", "SFSYNC_SYNC_KEY"),
 ];
+/// Names a type's view may not take: the catalog's own tables.
+const RESERVED_TYPE_NAMES: &[&str] = &[
+    "items",
+    "runs",
+    "events",
+    "type_state",
+    "staged",
+    "seen",
+    "picklists",
+    "picklist_values",
+];
 /// Column names every per-type view has already.
 const RESERVED_COLUMNS: &[&str] = &["sf_object_id", "path", "state", "synced_at"];
 
@@ -528,6 +539,12 @@ impl Checker<'_> {
                 return Err(self.error(
                     Some(t.name.span()),
                     format!("`types[{index}].name`: `{name}` must be letters, digits and `_`, starting with a letter"),
+                ));
+            }
+            if RESERVED_TYPE_NAMES.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(self.error(
+                    Some(t.name.span()),
+                    format!("`types[{index}].name`: `{name}` is the name of one of the catalog's own tables; choose another"),
                 ));
             }
             if !seen.insert(name.to_ascii_lowercase()) {
