@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 use log::{debug, info, warn};
 use serde_json::Value;
-use tokio::runtime::Runtime;
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::catalog::{self, Applied, ApplyPolicy, Catalog, Event, Item, MissingScope, Stage};
@@ -63,8 +63,9 @@ pub struct Syncer<'a> {
     pub catalog: &'a Catalog,
     /// The org.
     pub client: Arc<Client>,
-    /// Where the reader tasks run.
-    pub runtime: &'a Runtime,
+    /// Where the reader tasks run. The syncer itself blocks, so it must be
+    /// used from a thread outside the runtime (or `spawn_blocking`).
+    pub runtime: Handle,
     /// The run's id in the run log.
     pub run_id: i64,
     /// The caller's choices.

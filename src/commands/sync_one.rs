@@ -33,7 +33,7 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
             config: &config,
             catalog: &catalog,
             client,
-            runtime: &runtime,
+            runtime: runtime.handle().clone(),
             run_id,
             options: RunOptions::default(),
         };
