@@ -1,7 +1,7 @@
 //! The catalog's schema, as versioned migrations kept in `user_version`.
 //!
 //! A migration that has shipped is never edited: change the schema by
-//! appending a new one. Picklist tables will come as the next migration.
+//! appending a new one.
 
 use std::path::Path;
 
@@ -85,9 +85,45 @@ CREATE TABLE type_state (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: picklist vocabularies cached from describe.
+const V2_PICKLISTS: &str = "
+-- One row per picklist field of a configured type. `field` is the path as
+-- sync.toml maps it from the type's sobject (`Account.Industry` for a
+-- parent's field); `controller` is the controlling field of a dependent
+-- picklist, named as describe names it.
+CREATE TABLE picklists (
+    sobject    TEXT NOT NULL COLLATE NOCASE,
+    field      TEXT NOT NULL COLLATE NOCASE,
+    kind       TEXT NOT NULL CHECK (kind IN ('picklist', 'multipicklist')),
+    restricted INTEGER NOT NULL,
+    controller TEXT,
+    fetched_at TEXT NOT NULL,
+    PRIMARY KEY (sobject, field)
+) WITHOUT ROWID;
+
+-- The values of each picklist; `position` is Salesforce's order.
+-- `valid_for` is a JSON array of the controlling values a dependent
+-- value is valid for, `valid_for_raw` the base64 describe sent.
+-- The primary key serves reading one picklist's values.
+CREATE TABLE picklist_values (
+    sobject       TEXT NOT NULL COLLATE NOCASE,
+    field         TEXT NOT NULL COLLATE NOCASE,
+    position      INTEGER NOT NULL,
+    value         TEXT NOT NULL,
+    label         TEXT NOT NULL,
+    active        INTEGER NOT NULL,
+    is_default    INTEGER NOT NULL,
+    valid_for     TEXT,
+    valid_for_raw TEXT,
+    PRIMARY KEY (sobject, field, position),
+    FOREIGN KEY (sobject, field) REFERENCES picklists (sobject, field)
+        ON DELETE CASCADE
+) WITHOUT ROWID;
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1_ITEMS_RUNS_EVENTS)])
+    Migrations::new(vec![M::up(V1_ITEMS_RUNS_EVENTS), M::up(V2_PICKLISTS)])
 }
 
 /// Brings the schema of a writable catalog up to date.

@@ -9,13 +9,16 @@
 //! - `stage` and `apply` hold the write path of a sync: records are staged
 //!   in TEMP tables while they are read, then applied in one transaction,
 //! - `read` holds the queries used by readers and the commands,
-//! - `runs` holds the run log,
+//! - `runs` holds the run log, and `history` reads it back for `status`,
+//! - `picklists` holds the picklist vocabularies cached from describe,
 //! - `views` holds the per-type views meant for people using `sqlite3`.
 
 mod apply;
 mod error;
+mod history;
 mod migrations;
 mod model;
+mod picklists;
 mod read;
 mod runs;
 mod slug;
@@ -38,6 +41,7 @@ pub use model::{
     Applied, ApplyPolicy, BatchCounts, Counts, Event, EventKind, Item, ItemRecord, MissingScope,
     OnMissing, RunOutcome, RunRecord, TypeState, TypeView,
 };
+pub use picklists::{CachedPicklist, Picklist, PicklistKind, PicklistValue};
 pub use stage::Stage;
 
 /// The result type of every catalog operation.

@@ -52,7 +52,7 @@ impl Catalog {
 }
 
 /// Reads a row of `runs`.
-fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+pub(super) fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let outcome: String = row.get(5)?;
     let counts: Option<String> = row.get(6)?;
     Ok(RunRecord {

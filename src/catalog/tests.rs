@@ -95,7 +95,7 @@ fn migrations_are_valid_and_apply_to_an_empty_database() {
         .conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2, "V1 items, runs, events; V2 picklists");
     let mode: String = fx
         .catalog
         .conn
