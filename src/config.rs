@@ -137,6 +137,35 @@ pub struct TypeConfig {
     pub max_missing: f64,
     /// The mapped fields, in file order.
     pub fields: Vec<FieldMapping>,
+    /// How the type is read.
+    pub read: ReadSettings,
+}
+
+/// How a type is read from Salesforce; `[sync]` sets defaults, a type may override.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadSettings {
+    /// After a first full read, read only records changed since the watermark.
+    pub incremental: bool,
+    /// How far behind the watermark an incremental read starts, for late commits.
+    pub lookback: Duration,
+    /// How often a full read runs anyway, to catch formula and parent changes.
+    pub full_every: Duration,
+    /// Above this many records a type is read through Bulk API 2.0; 0 never.
+    pub bulk_threshold: u64,
+    /// How many ranges of a large type are read at once.
+    pub parallel: usize,
+}
+
+impl Default for ReadSettings {
+    fn default() -> ReadSettings {
+        ReadSettings {
+            incremental: true,
+            lookback: Duration::from_secs(600),
+            full_every: Duration::from_secs(7 * 86_400),
+            bulk_threshold: 50_000,
+            parallel: 4,
+        }
+    }
 }
 
 /// What to do with an item whose record is gone.
@@ -261,6 +290,11 @@ struct RawCatalog {
 #[serde(deny_unknown_fields)]
 struct RawSync {
     max_missing: Option<Spanned<toml::Value>>,
+    incremental: Option<bool>,
+    lookback: Option<Spanned<String>>,
+    full_every: Option<Spanned<String>>,
+    bulk_threshold: Option<u64>,
+    parallel: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -287,6 +321,11 @@ struct RawType {
     on_update: Option<Spanned<String>>,
     on_missing: Option<OnMissing>,
     max_missing: Option<Spanned<toml::Value>>,
+    incremental: Option<bool>,
+    lookback: Option<Spanned<String>>,
+    full_every: Option<Spanned<String>>,
+    bulk_threshold: Option<u64>,
+    parallel: Option<Spanned<u64>>,
     #[serde(default)]
     fields: IndexMap<String, Spanned<toml::Value>>,
 }
@@ -374,7 +413,18 @@ impl Checker<'_> {
             Some(v) => self.fraction("sync.max_missing", v)?,
             None => 0.5,
         };
-        let types = self.types(raw.types, default_max_missing)?;
+        let base = ReadSettings::default();
+        let s = &raw.sync;
+        let read = self.read_settings(
+            "sync",
+            base,
+            s.incremental,
+            &s.lookback,
+            &s.full_every,
+            s.bulk_threshold,
+            &s.parallel,
+        )?;
+        let types = self.types(raw.types, default_max_missing, read)?;
         let hooks = self.hooks(raw.hooks, &types)?;
         let picklist_max_age = match raw.picklists.max_age {
             Some(age) => parse_duration(age.get_ref()).ok_or_else(|| {
@@ -520,10 +570,53 @@ impl Checker<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn read_settings(
+        &self,
+        key: &str,
+        base: ReadSettings,
+        incremental: Option<bool>,
+        lookback: &Option<Spanned<String>>,
+        full_every: &Option<Spanned<String>>,
+        bulk_threshold: Option<u64>,
+        parallel: &Option<Spanned<u64>>,
+    ) -> Result<ReadSettings, ConfigError> {
+        let duration = |name: &str, raw: &Option<Spanned<String>>, default: Duration| match raw {
+            None => Ok(default),
+            Some(v) => parse_duration(v.get_ref()).ok_or_else(|| {
+                self.error(
+                    Some(v.span()),
+                    format!(
+                        "`{key}.{name}`: `{}` is not a duration such as `10m`, `24h` or `7d`",
+                        v.get_ref()
+                    ),
+                )
+            }),
+        };
+        let parallel = match parallel {
+            None => base.parallel,
+            Some(p) if (1..=16).contains(p.get_ref()) => *p.get_ref() as usize,
+            Some(p) => {
+                return Err(self.error(
+                    Some(p.span()),
+                    format!("`{key}.parallel` must be from 1 to 16"),
+                ))
+            }
+        };
+        Ok(ReadSettings {
+            incremental: incremental.unwrap_or(base.incremental),
+            lookback: duration("lookback", lookback, base.lookback)?,
+            full_every: duration("full_every", full_every, base.full_every)?,
+            bulk_threshold: bulk_threshold.unwrap_or(base.bulk_threshold),
+            parallel,
+        })
+    }
+
     fn types(
         &self,
         raw: Vec<RawType>,
         default_max_missing: f64,
+        read: ReadSettings,
     ) -> Result<Vec<TypeConfig>, ConfigError> {
         if raw.is_empty() {
             return Err(self.error(
@@ -553,7 +646,7 @@ impl Checker<'_> {
                     format!("`types[{index}].name`: the type `{name}` is defined twice"),
                 ));
             }
-            types.push(self.one_type(index, t, default_max_missing)?);
+            types.push(self.one_type(index, t, default_max_missing, read)?);
         }
         Ok(types)
     }
@@ -563,6 +656,7 @@ impl Checker<'_> {
         index: usize,
         t: RawType,
         default_max_missing: f64,
+        read: ReadSettings,
     ) -> Result<TypeConfig, ConfigError> {
         let name = t.name.get_ref().clone();
         let key = |k: &str| format!("`types[{index}].{k}` (type `{name}`)");
@@ -617,7 +711,17 @@ impl Checker<'_> {
             None => default_max_missing,
         };
         let fields = self.fields(&key("fields"), t.fields)?;
+        let read = self.read_settings(
+            &format!("types[{index}]"),
+            read,
+            t.incremental,
+            &t.lookback,
+            &t.full_every,
+            t.bulk_threshold,
+            &t.parallel,
+        )?;
         Ok(TypeConfig {
+            read,
             container: t.container.unwrap_or_else(|| name.to_ascii_lowercase()),
             name,
             sobject: sobject.into_inner(),

@@ -13,3 +13,4 @@ pub mod output;
 pub mod salesforce;
 pub mod soql;
 pub mod sync;
+pub mod reader;

@@ -14,8 +14,39 @@ pub enum Filter<'a> {
     All,
     /// One record, if the criteria still select it.
     Id(&'a SfId),
-    /// Records whose SystemModstamp is at or after a SOQL datetime literal.
-    ModifiedSince(&'a str),
+    /// Records whose SystemModstamp lies in a range.
+    Stamps(&'a StampRange),
+    /// These records, if the criteria still select them.
+    Ids(&'a [SfId]),
+}
+
+/// A range of SystemModstamp: `from` inclusive, `to` exclusive, each a SOQL
+/// datetime literal such as `2024-01-31T12:34:56Z`; `None` is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StampRange {
+    /// The first stamp in the range.
+    pub from: Option<String>,
+    /// The first stamp after the range.
+    pub to: Option<String>,
+}
+
+impl StampRange {
+    /// The range's conditions, joined with AND; `None` when open both ways.
+    fn condition(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            self.from.as_ref().map(|f| format!("SystemModstamp >= {f}")),
+            self.to.as_ref().map(|t| format!("SystemModstamp < {t}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(" AND "))
+    }
+
+    /// Whether the range is open both ways.
+    pub fn is_open(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
 }
 
 /// The criteria split into a condition and a trailing ORDER BY / LIMIT clause.
@@ -55,10 +86,18 @@ pub fn select(t: &TypeConfig, filter: &Filter) -> String {
     let extra = match filter {
         Filter::All => None,
         Filter::Id(id) => Some(format!("Id = '{id}'")),
-        Filter::ModifiedSince(at) => Some(format!("SystemModstamp >= {at}")),
+        Filter::Stamps(range) => range.condition(),
+        Filter::Ids(ids) => {
+            let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+            Some(format!("Id IN ({})", list.join(", ")))
+        }
     };
     push_where(&mut soql, criteria.condition, extra.as_deref());
-    if matches!(filter, Filter::Id(_)) {
+    if matches!(filter, Filter::Id(_) | Filter::Ids(_))
+        || matches!(filter, Filter::Stamps(r) if !r.is_open())
+    {
+        // One record needs no order; ranges are read side by side, so
+        // their order would only cost the org time.
         return soql;
     }
     match (criteria.tail, &t.order_by) {
@@ -75,12 +114,42 @@ pub fn select(t: &TypeConfig, filter: &Filter) -> String {
     soql
 }
 
-/// A query for the ids alone of every record the criteria select.
-pub fn ids(t: &TypeConfig) -> String {
+/// A query for the ids alone of the records the criteria select in `range`.
+pub fn ids(t: &TypeConfig, range: &StampRange) -> String {
     let criteria = Criteria::of(t);
     let mut soql = format!("SELECT Id FROM {}", t.sobject);
-    push_where(&mut soql, criteria.condition, None);
+    push_where(&mut soql, criteria.condition, range.condition().as_deref());
     soql
+}
+
+/// A query for the lowest (or, with `last`, the highest) SystemModstamp the
+/// criteria select in `range`.
+pub fn stamp_edge(t: &TypeConfig, range: &StampRange, last: bool) -> String {
+    let criteria = Criteria::of(t);
+    let mut soql = format!("SELECT SystemModstamp FROM {}", t.sobject);
+    push_where(&mut soql, criteria.condition, range.condition().as_deref());
+    let direction = if last { "DESC" } else { "ASC" };
+    soql.push_str(&format!(" ORDER BY SystemModstamp {direction} LIMIT 1"));
+    soql
+}
+
+/// The query of a Bulk API 2.0 job: the value columns only (Bulk has no
+/// child subqueries), no order.
+pub fn bulk(t: &TypeConfig, range: &StampRange) -> String {
+    let columns: Vec<String> = select_list(t)
+        .into_iter()
+        .filter(|c| !c.starts_with('('))
+        .collect();
+    let criteria = Criteria::of(t);
+    let mut soql = format!("SELECT {} FROM {}", columns.join(", "), t.sobject);
+    push_where(&mut soql, criteria.condition, range.condition().as_deref());
+    soql
+}
+
+/// Whether the type's query may be cut into ranges or read incrementally:
+/// not when its criteria end in ORDER BY or LIMIT, which a range would change.
+pub fn can_split(t: &TypeConfig) -> bool {
+    Criteria::of(t).tail.is_none()
 }
 
 /// A `count()` query over the criteria.
@@ -231,9 +300,30 @@ roles = {{ relationship = "OpportunityContactRoles", criteria = "IsPrimary = tru
     #[test]
     fn incremental_and_id_listing() {
         let t = contact("criteria = \"Email != null\"");
-        assert!(select(&t, &Filter::ModifiedSince("2024-01-31T12:00:00Z"))
+        let since = StampRange {
+            from: Some("2024-01-31T12:00:00Z".into()),
+            to: None,
+        };
+        assert!(select(&t, &Filter::Stamps(&since))
             .ends_with("WHERE (Email != null) AND SystemModstamp >= 2024-01-31T12:00:00Z"));
-        assert_eq!(ids(&t), "SELECT Id FROM Contact WHERE Email != null");
+        assert_eq!(
+            ids(&t, &StampRange::default()),
+            "SELECT Id FROM Contact WHERE Email != null"
+        );
+        let both = StampRange {
+            from: Some("2024-01-01T00:00:00Z".into()),
+            to: Some("2024-02-01T00:00:00Z".into()),
+        };
+        assert_eq!(
+            ids(&t, &both),
+            "SELECT Id FROM Contact WHERE (Email != null) AND SystemModstamp >= 2024-01-01T00:00:00Z AND SystemModstamp < 2024-02-01T00:00:00Z"
+        );
+        assert_eq!(
+            stamp_edge(&t, &StampRange::default(), true),
+            "SELECT SystemModstamp FROM Contact WHERE Email != null ORDER BY SystemModstamp DESC LIMIT 1"
+        );
+        assert!(bulk(&t, &StampRange::default())
+            .starts_with("SELECT Id, SystemModstamp, Name, Account.Name FROM Contact"));
     }
 
     #[test]

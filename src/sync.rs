@@ -10,9 +10,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use log::{debug, info, warn};
 use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -21,11 +23,14 @@ use crate::config::{Config, OnMissing, TypeConfig};
 use crate::hooks;
 use crate::ids::SfId;
 use crate::mapping::{self, MapError, Mapped};
+use crate::reader::{self, ReadJob, Want};
 use crate::salesforce::{Client, SfError};
 use crate::soql::{self, Filter};
 
-/// Pages that may wait between the reader and the writer.
-const PAGES_IN_FLIGHT: usize = 2;
+/// Pages that may wait between the readers and the writer.
+const PAGES_IN_FLIGHT: usize = 4;
+/// Ids per `Id IN (...)` query: well inside the URL length limit.
+const IDS_PER_QUERY: usize = 200;
 
 /// Progress reports for a person watching; the command layer draws them.
 pub trait Progress {
@@ -53,6 +58,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Let the missing step touch more than `max_missing` of a type.
     pub allow_mass_missing: bool,
+    /// Read every type in full, whatever its watermark.
+    pub full: bool,
 }
 
 /// Everything a sync needs, borrowed for its length.
@@ -153,23 +160,131 @@ impl Syncer<'_> {
         }
     }
 
-    /// Reads every record of `t`, stages them and applies the type.
+    /// Reads `t` (in full, or what changed since the watermark), stages
+    /// it and applies the type.
     fn sync_type(&self, t: &TypeConfig, progress: &dyn Progress) -> Result<Applied> {
-        let soql = soql::select(t, &Filter::All);
-        debug!("{}: {soql}", t.name);
+        let state = self.catalog.type_state(&t.name)?;
+        let plan = self.plan(t, state.as_ref());
+        let shared = Arc::new(t.clone());
         let mut stage = self.catalog.stage(&t.name)?;
-        let (tx, mut rx) = mpsc::channel(PAGES_IN_FLIGHT);
-        let reader = self
+        let mut read = ReadState {
+            watermark: state.and_then(|s| s.watermark),
+            done: 0,
+            total: 0,
+        };
+        let what = |e: anyhow::Error| {
+            e.context(format!(
+                "reading `{}`; nothing of this type was changed",
+                t.sobject
+            ))
+        };
+        match &plan {
+            Plan::Full => {
+                let expected = self.count(t).map_err(what)?;
+                read.total = expected.unwrap_or(0);
+                let job = ReadJob {
+                    t: Arc::clone(&shared),
+                    want: Want::Records,
+                    since: None,
+                    expected,
+                };
+                self.stream(job, &mut stage, &mut read, progress)
+                    .map_err(what)?;
+            }
+            Plan::Since(since) => {
+                debug!(
+                    "{}: incremental read of records stamped since {since}",
+                    t.name
+                );
+                let job = ReadJob {
+                    t: Arc::clone(&shared),
+                    want: Want::Records,
+                    since: Some(since.clone()),
+                    expected: None,
+                };
+                self.stream(job, &mut stage, &mut read, progress)
+                    .map_err(what)?;
+                let known = self.catalog.count_items(&t.name)?;
+                let job = ReadJob {
+                    t: Arc::clone(&shared),
+                    want: Want::Ids,
+                    since: None,
+                    expected: Some(known),
+                };
+                self.stream(job, &mut stage, &mut read, progress)
+                    .map_err(what)?;
+                self.fetch_unknown(t, &mut stage).map_err(what)?;
+            }
+        }
+        let mut policy = self.policy(t, MissingScope::Unseen);
+        policy.watermark = read.watermark;
+        policy.full_read = plan == Plan::Full;
+        Ok(stage.apply(&policy)?)
+    }
+
+    /// Full read or incremental, by the type's settings and its last runs.
+    fn plan(&self, t: &TypeConfig, state: Option<&catalog::TypeState>) -> Plan {
+        let reason = if self.options.full {
+            "--full was given"
+        } else if !t.read.incremental {
+            "the type is not incremental"
+        } else if !soql::can_split(t) {
+            "the criteria end in ORDER BY or LIMIT"
+        } else {
+            let watermark = state
+                .and_then(|s| s.watermark.as_deref())
+                .and_then(mapping::parse_sf_datetime);
+            let last_full = state
+                .and_then(|s| s.last_full_read_at.as_deref())
+                .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok());
+            match (watermark, last_full) {
+                (Some(mark), Some(full))
+                    if OffsetDateTime::now_utc() - full < t.read.full_every =>
+                {
+                    return Plan::Since(reader::literal(mark - t.read.lookback));
+                }
+                (Some(_), Some(_)) => "the last full read is older than `full_every`",
+                _ => "there is no watermark from an earlier full read",
+            }
+        };
+        debug!("{}: full read: {reason}", t.name);
+        Plan::Full
+    }
+
+    /// How many records a full read will bring, when ranges could use it.
+    fn count(&self, t: &TypeConfig) -> Result<Option<u64>> {
+        if !soql::can_split(t) {
+            return Ok(None);
+        }
+        let page = self
             .runtime
-            .spawn(read_pages(Arc::clone(&self.client), soql, tx));
-        let mut done = 0u64;
+            .block_on(self.client.query(&soql::count(t), false))?;
+        Ok(Some(page.total_size))
+    }
+
+    /// Runs one read and stages what it brings on this thread.
+    fn stream(
+        &self,
+        job: ReadJob,
+        stage: &mut Stage<'_>,
+        read: &mut ReadState,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let (tx, mut rx) = mpsc::channel(PAGES_IN_FLIGHT);
+        let want = job.want;
+        let t = Arc::clone(&job.t);
+        let task = self
+            .runtime
+            .spawn(reader::read(Arc::clone(&self.client), job, tx));
         let mut failure = None;
         while let Some(page) = rx.blocking_recv() {
             match page {
+                Ok(page) if want == Want::Ids => stage.mark_seen(&page_ids(&page.records))?,
                 Ok(page) => {
-                    done += page.records.len() as u64;
-                    stage_records(t, &mut stage, &page.records)?;
-                    progress.records(done, page.total);
+                    read.done += page.records.len() as u64;
+                    read.note_stamps(&page.records);
+                    stage_records(&t, stage, &page.records)?;
+                    progress.records(read.done, read.total.max(read.done));
                 }
                 Err(e) => {
                     failure = Some(e);
@@ -178,15 +293,37 @@ impl Syncer<'_> {
             }
         }
         drop(rx);
-        reader.abort();
-        if let Some(e) = failure {
-            return Err(e.context(format!(
-                "reading `{}`; nothing of this type was changed",
-                t.sobject
-            )));
+        task.abort();
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Records the id listing found that the catalog does not hold (they
+    /// entered the criteria without their own stamp moving), fetched whole.
+    fn fetch_unknown(&self, t: &TypeConfig, stage: &mut Stage<'_>) -> Result<()> {
+        let unknown = stage.unknown_seen()?;
+        if unknown.is_empty() {
+            return Ok(());
         }
-        let policy = self.policy(t, MissingScope::Unseen);
-        Ok(stage.apply(&policy)?)
+        debug!(
+            "{}: fetching {} records the id listing found unknown",
+            t.name,
+            unknown.len()
+        );
+        for chunk in unknown.chunks(IDS_PER_QUERY) {
+            let ids: Vec<SfId> = chunk.iter().filter_map(|id| SfId::parse(id).ok()).collect();
+            let mut page = self.runtime.block_on(
+                self.client
+                    .query(&soql::select(t, &Filter::Ids(&ids)), false),
+            )?;
+            loop {
+                stage_records(t, stage, &page.records)?;
+                match page.next_records_url.filter(|_| !page.done) {
+                    Some(next) => page = self.runtime.block_on(self.client.query_more(&next))?,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     fn policy(&self, t: &TypeConfig, missing: MissingScope) -> ApplyPolicy {
@@ -237,41 +374,45 @@ impl Syncer<'_> {
     }
 }
 
-/// A page as the reader hands it over.
-struct Page {
-    records: Vec<Value>,
+/// Whether a type is read whole or from a stamp on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Plan {
+    Full,
+    /// Records stamped at or after this SOQL literal.
+    Since(String),
+}
+
+/// What a type's read has seen so far.
+struct ReadState {
+    /// The highest SystemModstamp seen, as Salesforce writes it.
+    watermark: Option<String>,
+    done: u64,
     total: u64,
 }
 
-/// Fetches every page of `soql`, in order, into `tx`. Stops at the first
-/// error, which it sends on, or when the receiver is gone.
-async fn read_pages(client: Arc<Client>, soql: String, tx: mpsc::Sender<Result<Page>>) {
-    let mut number = 1;
-    let mut result = client.query(&soql, false).await;
-    loop {
-        let page = match result {
-            Ok(page) => page,
-            Err(e) => {
-                let _ = tx
-                    .send(Err(anyhow!(e).context(format!("page {number}"))))
-                    .await;
-                return;
+impl ReadState {
+    /// Raises the watermark to the highest stamp of `records`. Salesforce
+    /// writes every stamp in UTC with the same width, so text order is time order.
+    fn note_stamps(&mut self, records: &[Value]) {
+        for stamp in records
+            .iter()
+            .filter_map(|r| r.get("SystemModstamp").and_then(Value::as_str))
+        {
+            if self.watermark.as_deref().is_none_or(|w| stamp > w) {
+                self.watermark = Some(stamp.to_string());
             }
-        };
-        let next = page.next_records_url.clone().filter(|_| !page.done);
-        let sent = tx
-            .send(Ok(Page {
-                records: page.records,
-                total: page.total_size,
-            }))
-            .await;
-        let Some(next) = next else { return };
-        if sent.is_err() {
-            return;
         }
-        number += 1;
-        result = client.query_more(&next).await;
     }
+}
+
+/// The ids of an id-only page.
+fn page_ids(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| r.get("Id").and_then(Value::as_str))
+        .filter_map(|id| SfId::parse(id).ok())
+        .map(|id| id.to_string())
+        .collect()
 }
 
 /// Maps a page of records and stages them. A record that cannot be mapped

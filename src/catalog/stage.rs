@@ -12,6 +12,14 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 use super::model::{Applied, ApplyPolicy, BatchCounts, Item};
 use super::{apply, Catalog, Result};
 
+/// Seen ids with no staged row and no current item of the type; the
+/// `items_by_type_id` index serves the inner look-up.
+const UNKNOWN_SEEN: &str = "
+    SELECT seen.sf_object_id FROM temp.seen AS seen
+    WHERE NOT EXISTS (SELECT 1 FROM temp.staged AS s WHERE s.sf_object_id = seen.sf_object_id)
+      AND NOT EXISTS (SELECT 1 FROM items AS i
+                      WHERE i.type = ?1 AND i.sf_object_id = seen.sf_object_id AND i.digest != '')";
+
 /// Creates the TEMP tables on first use and empties them.
 const PREPARE_TABLES: &str = "
 CREATE TEMP TABLE IF NOT EXISTS staged (
@@ -93,6 +101,19 @@ impl Stage<'_> {
     /// that come from an id-only listing.
     pub fn mark_seen(&mut self, ids: &[String]) -> Result<()> {
         self.mark_ids_seen(ids).map_err(|e| self.catalog.error(e))
+    }
+
+    /// Seen ids that are neither staged nor held by a current item of the
+    /// type (absent, or rejected and so without a digest): an id listing
+    /// found them, so their records must be fetched whole.
+    pub fn unknown_seen(&self) -> Result<Vec<String>> {
+        self.query_unknown_seen().map_err(|e| self.catalog.error(e))
+    }
+
+    fn query_unknown_seen(&self) -> rusqlite::Result<Vec<String>> {
+        let mut stmt = self.catalog.conn.prepare_cached(UNKNOWN_SEEN)?;
+        let rows = stmt.query_map([&self.type_name], |row| row.get(0))?;
+        rows.collect()
     }
 
     /// Writes the staged records to the catalog in one transaction, then

@@ -24,6 +24,9 @@ pub struct Args {
     /// Let the missing step reject or delete more than `max_missing` of a type.
     #[arg(long)]
     pub allow_mass_missing: bool,
+    /// Read every type in full, not just what changed since the last run.
+    #[arg(long)]
+    pub full: bool,
     /// Seconds to wait for another sync on the same catalog to finish.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub wait: u64,
@@ -66,6 +69,7 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
         options: RunOptions {
             dry_run: args.dry_run,
             allow_mass_missing: args.allow_mass_missing,
+            full: args.full,
         },
     };
     let progress = output::progress(global.verbosity());
@@ -96,6 +100,9 @@ fn command_line(args: &Args) -> String {
     }
     if args.dry_run {
         line.push_str(" --dry-run");
+    }
+    if args.full {
+        line.push_str(" --full");
     }
     line
 }

@@ -1,0 +1,283 @@
+//! Reading a type's records from Salesforce into a channel of pages.
+//!
+//! A read is a queue of SystemModstamp ranges. A small type is one open
+//! range read page after page. A large one is cut into ranges read side by
+//! side, so a link with high latency is not one page at a time. A range
+//! that Salesforce answers with `QUERY_TIMEOUT` is halved and both halves
+//! are read instead. Pages from all ranges go to the same channel; the
+//! stage downstream does not care about order, and a record read twice is
+//! staged once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use log::{debug, info};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::config::TypeConfig;
+use crate::mapping::parse_sf_datetime;
+use crate::salesforce::{Client, SfError};
+use crate::soql::{self, Filter, StampRange};
+
+/// Below this many records a read is not worth cutting into ranges.
+const SPLIT_ABOVE: u64 = 8_000;
+/// How many times a range may be halved after `QUERY_TIMEOUT`.
+const MAX_SPLITS: u32 = 8;
+
+/// Records on their way from the reader to the stage.
+pub struct Page {
+    /// The records, as Salesforce sent them.
+    pub records: Vec<Value>,
+}
+
+/// What a read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Whole records.
+    Records,
+    /// Ids alone, for the missing step of an incremental sync.
+    Ids,
+}
+
+/// One read of one type.
+#[derive(Clone)]
+pub struct ReadJob {
+    /// The type being read.
+    pub t: Arc<TypeConfig>,
+    /// Records or ids.
+    pub want: Want,
+    /// Only records stamped at or after this (a SOQL literal).
+    pub since: Option<String>,
+    /// How many records the read is expected to return, if known.
+    pub expected: Option<u64>,
+}
+
+/// How one range ended.
+enum RangeEnd {
+    Done,
+    TimedOut(StampRange, u32),
+}
+
+/// Reads `job` into `tx`; the first error is sent on and ends the read.
+pub async fn read(client: Arc<Client>, job: ReadJob, tx: mpsc::Sender<Result<Page>>) {
+    if let Err(e) = read_ranges(&client, &job, &tx).await {
+        let _ = tx.send(Err(e)).await;
+    }
+}
+
+async fn read_ranges(
+    client: &Arc<Client>,
+    job: &ReadJob,
+    tx: &mpsc::Sender<Result<Page>>,
+) -> Result<()> {
+    let start = StampRange {
+        from: job.since.clone(),
+        to: None,
+    };
+    let parallel = job.t.read.parallel;
+    let mut queue: VecDeque<(StampRange, u32)> = VecDeque::new();
+    let large = job.expected.is_some_and(|n| n > SPLIT_ABOVE);
+    if large && parallel > 1 && soql::can_split(&job.t) {
+        for range in cut(client, &job.t, &start, parallel).await? {
+            queue.push_back((range, 0));
+        }
+        debug!(
+            "{}: reading {} ranges, {parallel} at a time",
+            job.t.name,
+            queue.len()
+        );
+    } else {
+        queue.push_back((start, 0));
+    }
+    let mut running = JoinSet::new();
+    loop {
+        while running.len() < parallel {
+            let Some((range, splits)) = queue.pop_front() else {
+                break;
+            };
+            running.spawn(read_range(
+                Arc::clone(client),
+                job.clone(),
+                range,
+                splits,
+                tx.clone(),
+            ));
+        }
+        let Some(joined) = running.join_next().await else {
+            return Ok(());
+        };
+        match joined.map_err(|e| anyhow!("a read task failed: {e}"))?? {
+            RangeEnd::Done => {}
+            RangeEnd::TimedOut(range, splits) => {
+                if splits >= MAX_SPLITS || !soql::can_split(&job.t) {
+                    return Err(anyhow!(SfError::Api {
+                        status: 400,
+                        code: "QUERY_TIMEOUT".into(),
+                        message: format!(
+                            "the query still timed out after {splits} halvings of its range"
+                        ),
+                    }));
+                }
+                let halves = cut(client, &job.t, &range, 2).await?;
+                info!(
+                    "{}: QUERY_TIMEOUT; reading the range in {} parts",
+                    job.t.name,
+                    halves.len()
+                );
+                if halves.len() < 2 {
+                    return Err(anyhow!(
+                        "`QUERY_TIMEOUT` on a range of one second; it cannot be cut further"
+                    ));
+                }
+                queue.extend(halves.into_iter().map(|h| (h, splits + 1)));
+            }
+        }
+    }
+}
+
+/// Reads one range page by page into `tx`.
+async fn read_range(
+    client: Arc<Client>,
+    job: ReadJob,
+    range: StampRange,
+    splits: u32,
+    tx: mpsc::Sender<Result<Page>>,
+) -> Result<RangeEnd> {
+    let soql = match job.want {
+        Want::Records if range.is_open() => soql::select(&job.t, &Filter::All),
+        Want::Records => soql::select(&job.t, &Filter::Stamps(&range)),
+        Want::Ids => soql::ids(&job.t, &range),
+    };
+    debug!("{}: {soql}", job.t.name);
+    let mut number = 1;
+    let mut result = client.query(&soql, false).await;
+    loop {
+        let page = match result {
+            Ok(page) => page,
+            Err(e) if e.code() == Some("QUERY_TIMEOUT") => {
+                return Ok(RangeEnd::TimedOut(range, splits))
+            }
+            Err(e) => return Err(anyhow!(e).context(format!("page {number}"))),
+        };
+        let next = page.next_records_url.clone().filter(|_| !page.done);
+        if tx
+            .send(Ok(Page {
+                records: page.records,
+            }))
+            .await
+            .is_err()
+        {
+            return Ok(RangeEnd::Done);
+        }
+        let Some(next) = next else {
+            return Ok(RangeEnd::Done);
+        };
+        number += 1;
+        result = client.query_more(&next).await;
+    }
+}
+
+/// Cuts `range` into up to `parts` ranges of equal time, closing open ends
+/// with the lowest and highest stamps the org holds in it.
+async fn cut(
+    client: &Client,
+    t: &TypeConfig,
+    range: &StampRange,
+    parts: usize,
+) -> Result<Vec<StampRange>> {
+    let from = match &range.from {
+        Some(f) => parse_literal(f)?,
+        None => match edge(client, t, range, false).await? {
+            Some(stamp) => stamp,
+            None => return Ok(vec![range.clone()]),
+        },
+    };
+    let to = match &range.to {
+        Some(t) => parse_literal(t)?,
+        None => match edge(client, t, range, true).await? {
+            Some(stamp) => stamp + Duration::seconds(1),
+            None => return Ok(vec![range.clone()]),
+        },
+    };
+    let span = (to - from).whole_seconds();
+    let parts = (parts as i64).min(span).max(1);
+    let step = span / parts;
+    let mut bounds: Vec<OffsetDateTime> = (0..parts)
+        .map(|i| from + Duration::seconds(step * i))
+        .collect();
+    bounds.push(to);
+    Ok(bounds
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| StampRange {
+            // The first range keeps an open start so nothing older is lost
+            // to a clock skew between the edge query and the reads.
+            from: if i == 0 {
+                range.from.clone()
+            } else {
+                Some(literal(w[0]))
+            },
+            to: if i + 2 == bounds.len() {
+                range.to.clone()
+            } else {
+                Some(literal(w[1]))
+            },
+        })
+        .collect())
+}
+
+/// The lowest or highest SystemModstamp in `range`, if any record is there.
+async fn edge(
+    client: &Client,
+    t: &TypeConfig,
+    range: &StampRange,
+    last: bool,
+) -> Result<Option<OffsetDateTime>> {
+    let page = client
+        .query(&soql::stamp_edge(t, range, last), false)
+        .await
+        .context("finding the range of SystemModstamp")?;
+    Ok(page
+        .records
+        .first()
+        .and_then(|r| r.get("SystemModstamp"))
+        .and_then(Value::as_str)
+        .and_then(parse_sf_datetime))
+}
+
+/// A SOQL datetime literal, such as `2024-01-31T12:34:56Z`.
+pub fn literal(t: OffsetDateTime) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+fn parse_literal(text: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| anyhow!("`{text}` is not a SOQL datetime literal: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn literals_are_utc_seconds() {
+        assert_eq!(
+            literal(datetime!(2024-01-31 12:34:56.789 +01:00)),
+            "2024-01-31T11:34:56Z"
+        );
+        assert_eq!(
+            parse_literal("2024-01-31T11:34:56Z").unwrap(),
+            datetime!(2024-01-31 11:34:56 UTC)
+        );
+    }
+}
