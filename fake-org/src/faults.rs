@@ -1,0 +1,129 @@
+//! Faults a test can inject into the next requests, and the request log it
+//! can read back.
+
+use serde::Serialize;
+
+/// A failure to apply to one upcoming request. Faults fire once each, in
+/// the order injected: only the oldest pending fault is considered, and it
+/// lets `skip` matching requests pass before firing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// How many matching requests to let through first.
+    pub skip: usize,
+    /// Match only requests whose path contains this.
+    pub path_contains: Option<String>,
+    pub kind: FaultKind,
+}
+
+/// What an injected fault does to the request it hits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// Answers with a Salesforce error body `[{"message","errorCode"}]`.
+    Status {
+        status: u16,
+        error_code: String,
+        message: String,
+    },
+    /// Closes the TCP connection without answering.
+    DropConnection,
+    /// Sends the real headers with the full Content-Length, half the body,
+    /// then closes the connection.
+    TruncateBody,
+    /// Answers with exactly this status, content type and body.
+    ReplaceBody {
+        status: u16,
+        content_type: String,
+        body: Vec<u8>,
+    },
+}
+
+impl Fault {
+    /// A fault hitting the very next request, whatever its path.
+    pub fn new(kind: FaultKind) -> Fault {
+        Fault {
+            skip: 0,
+            path_contains: None,
+            kind,
+        }
+    }
+
+    /// A Salesforce error answer for the next request.
+    pub fn status(status: u16, error_code: &str, message: &str) -> Fault {
+        Fault::new(FaultKind::Status {
+            status,
+            error_code: error_code.to_string(),
+            message: message.to_string(),
+        })
+    }
+
+    /// Lets `n` matching requests pass before firing.
+    pub fn after(mut self, n: usize) -> Fault {
+        self.skip = n;
+        self
+    }
+
+    /// Fires only on requests whose path contains `fragment`.
+    pub fn on_path(mut self, fragment: &str) -> Fault {
+        self.path_contains = Some(fragment.to_string());
+        self
+    }
+
+    /// 500 `UNKNOWN_EXCEPTION`.
+    pub fn server_error() -> Fault {
+        Fault::status(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support: 1234567890-12345 (-1234567890)")
+    }
+
+    /// 503 `SERVER_UNAVAILABLE`.
+    pub fn unavailable() -> Fault {
+        Fault::status(
+            503,
+            "SERVER_UNAVAILABLE",
+            "Server temporarily unavailable, please try again later",
+        )
+    }
+
+    /// 403 `REQUEST_LIMIT_EXCEEDED`, the daily API budget spent.
+    pub fn request_limit_exceeded() -> Fault {
+        Fault::status(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        )
+    }
+
+    /// 400 `QUERY_TIMEOUT`.
+    pub fn query_timeout() -> Fault {
+        Fault::status(
+            400,
+            "QUERY_TIMEOUT",
+            "Your query request was running for too long.",
+        )
+    }
+
+    /// 400 `INVALID_QUERY_LOCATOR`.
+    pub fn invalid_query_locator() -> Fault {
+        Fault::status(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+    }
+
+    /// Whether this fault applies to a request path.
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        self.path_contains
+            .as_deref()
+            .is_none_or(|fragment| path.contains(fragment))
+    }
+}
+
+/// One request the fake org answered (control requests under `/__fake/`
+/// are not logged). The bearer token is never kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, when there was one.
+    pub query: Option<String>,
+    /// The status sent; 0 when the connection was dropped instead.
+    pub status: u16,
+    /// True for data API calls (under `/services/data/`), the ones counted
+    /// in `Sforce-Limit-Info`.
+    pub api_call: bool,
+}

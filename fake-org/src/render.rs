@@ -1,0 +1,307 @@
+//! Renders stored records as the REST API's JSON, written straight into a
+//! byte buffer page by page so large queries never build JSON trees.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::clock;
+use crate::schema::{Computed, FieldType, Schema};
+use crate::soql::plan::{self, ChildPlan, Column};
+use crate::store::{Scalar, Store, Table};
+
+/// What rendering needs besides the record: the store (for parents and
+/// children), the API version for `attributes.url`, and queryAll-ness.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub version: &'a str,
+    pub all_rows: bool,
+}
+
+/// Appends a JSON string literal.
+pub fn push_str_json(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends a value as JSON in the REST API's forms.
+pub fn push_scalar(out: &mut String, kind: FieldType, value: &Scalar<'_>) {
+    match value {
+        Scalar::Null => out.push_str("null"),
+        Scalar::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Scalar::Num(n) => push_number(out, kind, *n),
+        Scalar::Text(t) => push_str_json(out, t),
+        Scalar::Date(d) => {
+            out.push('"');
+            out.push_str(&clock::format_date(*d));
+            out.push('"');
+        }
+        Scalar::DateTime(ms) => {
+            out.push('"');
+            out.push_str(&clock::format_rest(*ms));
+            out.push('"');
+        }
+    }
+}
+
+/// Integers without a fraction, other numbers as doubles (`5000.0`).
+fn push_number(out: &mut String, kind: FieldType, n: f64) {
+    if kind == FieldType::Int && n.fract() == 0.0 {
+        let _ = write!(out, "{}", n as i64);
+    } else {
+        out.push_str(&serde_json::Number::from_f64(n).map_or("null".into(), |v| v.to_string()));
+    }
+}
+
+/// Appends `"attributes":{"type":..,"url":..}`.
+fn push_attributes(out: &mut String, schema: &Schema, id: &str, version: &str) {
+    out.push_str("\"attributes\":{\"type\":");
+    push_str_json(out, &schema.name);
+    let _ = write!(
+        out,
+        ",\"url\":\"/services/data/{version}/sobjects/{}/{id}\"}}",
+        schema.name
+    );
+}
+
+/// Appends one field's value, computing compound fields from their parts.
+fn push_field(out: &mut String, table: &Table, row: usize, field: usize) {
+    let f = &table.schema.fields[field];
+    match f.computed {
+        Computed::Address => push_address(out, table, row, &f.name),
+        _ => push_scalar(out, f.kind, &table.get(row, field)),
+    }
+}
+
+/// The parts of a compound address, in the key order Salesforce uses.
+const ADDRESS_PARTS: [(&str, &str); 8] = [
+    ("city", "City"),
+    ("country", "Country"),
+    ("geocodeAccuracy", "GeocodeAccuracy"),
+    ("latitude", "Latitude"),
+    ("longitude", "Longitude"),
+    ("postalCode", "PostalCode"),
+    ("state", "State"),
+    ("street", "Street"),
+];
+
+/// A compound address: an object of its parts, or null when all are null.
+fn push_address(out: &mut String, table: &Table, row: usize, name: &str) {
+    let prefix = name.strip_suffix("Address").unwrap_or(name);
+    let parts: Vec<(&str, FieldType, Scalar<'_>)> = ADDRESS_PARTS
+        .iter()
+        .map(|(key, suffix)| {
+            let field = table.schema.field_index(&format!("{prefix}{suffix}"));
+            let kind = field.map_or(FieldType::Text, |f| table.schema.fields[f].kind);
+            (
+                *key,
+                kind,
+                field.map_or(Scalar::Null, |f| table.get(row, f)),
+            )
+        })
+        .collect();
+    if parts.iter().all(|(_, _, v)| v.is_null()) {
+        out.push_str("null");
+        return;
+    }
+    out.push('{');
+    for (i, (key, kind, value)) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{key}\":");
+        push_scalar(out, *kind, value);
+    }
+    out.push('}');
+}
+
+/// Children of the parents on one page, grouped by parent id, for each
+/// child subquery of a plan.
+pub struct ChildIndex {
+    by_parent: Vec<HashMap<String, Vec<u32>>>,
+}
+
+impl ChildIndex {
+    /// Scans each child table once for the children of `parents`.
+    pub fn build(
+        ctx: &Context<'_>,
+        table: &Table,
+        parents: &[u32],
+        columns: &[Column],
+    ) -> ChildIndex {
+        let children = columns.iter().filter_map(|c| match c {
+            Column::Child(child) => Some(child),
+            _ => None,
+        });
+        let ids: std::collections::HashSet<String> = parents
+            .iter()
+            .map(|&r| table.id(r as usize).into_owned())
+            .collect();
+        let by_parent = children
+            .map(|child| group_children(ctx, child, &ids))
+            .collect();
+        ChildIndex { by_parent }
+    }
+}
+
+/// The matching children of each parent id, filtered, ordered and limited.
+fn group_children(
+    ctx: &Context<'_>,
+    child: &ChildPlan,
+    parents: &std::collections::HashSet<String>,
+) -> HashMap<String, Vec<u32>> {
+    let Some(table) = ctx.store.table(&child.plan.schema.name) else {
+        return HashMap::new();
+    };
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for row in 0..table.row_count() {
+        if !plan::visible(table, row, ctx.all_rows) {
+            continue;
+        }
+        if let Scalar::Text(parent) = table.get(row, child.parent_field) {
+            if parents.contains(parent.as_ref()) {
+                groups.entry(parent.into_owned()).or_default().push(row);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(parent, rows)| {
+            let selected = child.plan.select_rows(ctx.store, table, rows.into_iter());
+            (parent, selected)
+        })
+        .collect()
+}
+
+/// Appends one record as a query returns it.
+pub fn push_record(
+    out: &mut String,
+    ctx: &Context<'_>,
+    table: &Table,
+    row: usize,
+    columns: &[Column],
+    children: Option<&ChildIndex>,
+) {
+    out.push('{');
+    push_attributes(out, &table.schema, &table.id(row), ctx.version);
+    let mut child_slot = 0;
+    for column in columns {
+        out.push(',');
+        match column {
+            Column::Field(field) => {
+                push_str_json(out, &table.schema.fields[*field].name);
+                out.push(':');
+                push_field(out, table, row, *field);
+            }
+            Column::Parent {
+                field,
+                relationship,
+                target,
+                columns,
+            } => {
+                push_str_json(out, relationship);
+                out.push(':');
+                push_parent(out, ctx, table.get(row, *field), target, columns);
+            }
+            Column::Child(child) => {
+                push_str_json(out, &child.relationship);
+                out.push(':');
+                let rows =
+                    children.and_then(|c| c.by_parent[child_slot].get(table.id(row).as_ref()));
+                push_child_result(out, ctx, child, rows.map(Vec::as_slice).unwrap_or(&[]));
+                child_slot += 1;
+            }
+        }
+    }
+    out.push('}');
+}
+
+/// A parent relationship: the nested record, or null.
+fn push_parent(
+    out: &mut String,
+    ctx: &Context<'_>,
+    id: Scalar<'_>,
+    target: &Schema,
+    columns: &[Column],
+) {
+    let found = match (&id, ctx.store.table(&target.name)) {
+        (Scalar::Text(id), Some(table)) => table.find(id).map(|row| (table, row)),
+        _ => None,
+    };
+    match found {
+        Some((table, row)) => push_record(out, ctx, table, row, columns, None),
+        None => out.push_str("null"),
+    }
+}
+
+/// A child subquery's nested query result, or null when empty.
+fn push_child_result(out: &mut String, ctx: &Context<'_>, child: &ChildPlan, rows: &[u32]) {
+    let Some(table) = ctx
+        .store
+        .table(&child.plan.schema.name)
+        .filter(|_| !rows.is_empty())
+    else {
+        out.push_str("null");
+        return;
+    };
+    let _ = write!(
+        out,
+        "{{\"totalSize\":{},\"done\":true,\"records\":[",
+        rows.len()
+    );
+    for (i, &row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_record(out, ctx, table, row as usize, &child.plan.columns, None);
+    }
+    out.push_str("]}");
+}
+
+/// Every field of a record, as JSON, without `attributes`.
+pub fn record_value(table: &Table, row: usize) -> Value {
+    let mut out = String::from("{");
+    for (field, f) in table.schema.fields.iter().enumerate() {
+        if field > 0 {
+            out.push(',');
+        }
+        push_str_json(&mut out, &f.name);
+        out.push(':');
+        push_field(&mut out, table, row, field);
+    }
+    out.push('}');
+    serde_json::from_str(&out).unwrap_or(Value::Null)
+}
+
+/// Every field of a record with `attributes` first, as retrieve returns it,
+/// or only `fields` when given.
+pub fn retrieve_json(
+    ctx: &Context<'_>,
+    table: &Table,
+    row: usize,
+    fields: Option<&[usize]>,
+) -> String {
+    let all: Vec<usize> = (0..table.schema.fields.len()).collect();
+    let columns: Vec<Column> = fields
+        .unwrap_or(&all)
+        .iter()
+        .map(|&f| Column::Field(f))
+        .collect();
+    let mut out = String::new();
+    push_record(&mut out, ctx, table, row, &columns, None);
+    out
+}

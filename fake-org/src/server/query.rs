@@ -1,0 +1,248 @@
+//! `query` and `queryAll`: run SOQL, page the rows through query locators
+//! (`nextRecordsUrl`), and render each page's records on demand.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::{json_text, lock, not_found, sf_error, valid_version, Shared};
+use crate::clock::Millis;
+use crate::render::{self, ChildIndex, Context};
+use crate::soql::{self, Plan};
+
+/// Open query cursors; Salesforce keeps a handful per user and times idle
+/// ones out.
+const MAX_CURSORS: usize = 10;
+/// Idle time after which a locator stops working.
+const CURSOR_IDLE_MS: Millis = 15 * 60 * 1000;
+/// Page size bounds for `Sforce-Query-Options: batchSize=N`.
+const MIN_BATCH: usize = 200;
+const MAX_BATCH: usize = 2000;
+
+/// A query whose rows are being paged out.
+#[derive(Clone)]
+pub(crate) struct Cursor {
+    plan: Arc<Plan>,
+    rows: Arc<Vec<u32>>,
+    all_rows: bool,
+    page_size: usize,
+    last_used: Millis,
+}
+
+/// The open cursors, oldest first.
+#[derive(Default)]
+pub(crate) struct Cursors {
+    open: HashMap<String, Cursor>,
+    order: VecDeque<String>,
+    next: u64,
+}
+
+impl Cursors {
+    fn add(&mut self, cursor: Cursor, pod: &str) -> String {
+        self.next += 1;
+        let id = crate::ids::make_id("01g", pod, self.next);
+        self.open.insert(id.clone(), cursor);
+        self.order.push_back(id.clone());
+        while self.order.len() > MAX_CURSORS {
+            if let Some(old) = self.order.pop_front() {
+                self.open.remove(&old);
+            }
+        }
+        id
+    }
+}
+
+/// `GET .../query?q=`
+pub async fn query(
+    State(shared): State<Arc<Shared>>,
+    Path(version): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    run_query(&shared, &version, params.get("q"), &headers, false)
+}
+
+/// `GET .../queryAll?q=`: deleted rows too.
+pub async fn query_all(
+    State(shared): State<Arc<Shared>>,
+    Path(version): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    run_query(&shared, &version, params.get("q"), &headers, true)
+}
+
+fn run_query(
+    shared: &Shared,
+    version: &str,
+    q: Option<&String>,
+    headers: &HeaderMap,
+    all_rows: bool,
+) -> Response {
+    if !valid_version(version) {
+        return not_found();
+    }
+    let Some(text) = q.filter(|q| !q.trim().is_empty()) else {
+        return sf_error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "A query string has to be specified",
+        );
+    };
+    let plan = match soql::parse(text).and_then(|query| soql::compile(&query)) {
+        Ok(plan) => Arc::new(plan),
+        Err(e) => return sf_error(StatusCode::BAD_REQUEST, e.code, &e.message(text)),
+    };
+    log::trace!("query: {text}");
+    let org = shared.org.read().unwrap_or_else(|e| e.into_inner());
+    let rows = plan.execute(&org.store, all_rows);
+    if plan.count_only {
+        return json_text(
+            StatusCode::OK,
+            format!(
+                "{{\"totalSize\":{},\"done\":true,\"records\":[]}}",
+                rows.len()
+            ),
+        );
+    }
+    let page_size = page_size(shared, batch_size(headers));
+    let cursor = Cursor {
+        plan,
+        rows: Arc::new(rows),
+        all_rows,
+        page_size,
+        last_used: shared.clock.now(),
+    };
+    if cursor.rows.len() <= page_size {
+        return json_text(
+            StatusCode::OK,
+            render_page(&org.store, &cursor, 0, version, ""),
+        );
+    }
+    let id = lock(&shared.cursors).add(cursor.clone(), &org.store.pod);
+    json_text(
+        StatusCode::OK,
+        render_page(&org.store, &cursor, 0, version, &id),
+    )
+}
+
+/// `GET .../query/{cursor}-{offset}` (or under queryAll).
+pub async fn next_page(
+    State(shared): State<Arc<Shared>>,
+    Path((version, locator)): Path<(String, String)>,
+) -> Response {
+    if !valid_version(&version) {
+        return not_found();
+    }
+    let invalid = || {
+        sf_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        )
+    };
+    let Some((id, offset)) = locator.rsplit_once('-') else {
+        return invalid();
+    };
+    let Ok(offset) = offset.parse::<usize>() else {
+        return invalid();
+    };
+    let now = shared.clock.now();
+    let cursor = {
+        let mut cursors = lock(&shared.cursors);
+        let Some(cursor) = cursors.open.get_mut(id) else {
+            return invalid();
+        };
+        if now - cursor.last_used > CURSOR_IDLE_MS || offset > cursor.rows.len() {
+            return invalid();
+        }
+        cursor.last_used = now;
+        cursor.page_size = cursor.page_size.min(page_size(&shared, None));
+        cursor.clone()
+    };
+    let org = shared.org.read().unwrap_or_else(|e| e.into_inner());
+    json_text(
+        StatusCode::OK,
+        render_page(&org.store, &cursor, offset, &version, id),
+    )
+}
+
+/// The `batchSize` of `Sforce-Query-Options`, clamped to 200..2000.
+fn batch_size(headers: &HeaderMap) -> Option<usize> {
+    let options = headers.get("sforce-query-options")?.to_str().ok()?;
+    let size = options
+        .split(',')
+        .filter_map(|part| part.trim().split_once('='))
+        .find(|(key, _)| key.trim().eq_ignore_ascii_case("batchSize"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())?;
+    Some(size.clamp(MIN_BATCH, MAX_BATCH))
+}
+
+/// The page size for a request: the client's hint capped by the server.
+fn page_size(shared: &Shared, hint: Option<usize>) -> usize {
+    let requested = hint.unwrap_or(MAX_BATCH);
+    match shared.settings().page_size {
+        Some(cap) => requested.min(cap.max(1)),
+        None => requested,
+    }
+}
+
+/// Renders the page starting at `offset`; `cursor_id` names the locator
+/// of the following page, if any.
+fn render_page(
+    store: &crate::store::Store,
+    cursor: &Cursor,
+    offset: usize,
+    version: &str,
+    cursor_id: &str,
+) -> String {
+    let end = (offset + cursor.page_size).min(cursor.rows.len());
+    let page = &cursor.rows[offset..end];
+    let done = end >= cursor.rows.len();
+    let mut out = String::with_capacity(page.len() * 600 + 128);
+    let _ = write!(
+        out,
+        "{{\"totalSize\":{},\"done\":{done},",
+        cursor.rows.len()
+    );
+    if !done {
+        let endpoint = if cursor.all_rows { "queryAll" } else { "query" };
+        let _ = write!(
+            out,
+            "\"nextRecordsUrl\":\"/services/data/{version}/{endpoint}/{cursor_id}-{end}\","
+        );
+    }
+    out.push_str("\"records\":[");
+    let Some(table) = store.table(&cursor.plan.schema.name) else {
+        out.push_str("]}");
+        return out;
+    };
+    let ctx = Context {
+        store,
+        version,
+        all_rows: cursor.all_rows,
+    };
+    let children = cursor
+        .plan
+        .has_subquery
+        .then(|| ChildIndex::build(&ctx, table, page, &cursor.plan.columns));
+    for (i, &row) in page.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        render::push_record(
+            &mut out,
+            &ctx,
+            table,
+            row as usize,
+            &cursor.plan.columns,
+            children.as_ref(),
+        );
+    }
+    out.push_str("]}");
+    out
+}

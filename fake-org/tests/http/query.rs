@@ -1,0 +1,352 @@
+//! SOQL queries: paging, relationships, subqueries, filters, ordering and
+//! the errors Salesforce sends.
+
+use serde_json::{json, Value};
+
+use crate::common::{assert_sf_error, Session, V};
+
+/// Follows `nextRecordsUrl` to the end; returns every record and the
+/// number of pages.
+async fn all_pages(s: &Session, first: Value) -> (Vec<Value>, usize) {
+    let mut records: Vec<Value> = first["records"].as_array().unwrap().clone();
+    let mut page = first;
+    let mut pages = 1;
+    while page["done"] == false {
+        let next = page["nextRecordsUrl"].as_str().unwrap().to_string();
+        assert!(next.starts_with("/services/data/v62.0/query/01g"), "{next}");
+        page = s.get(&next).await.json().await.unwrap();
+        records.extend(page["records"].as_array().unwrap().iter().cloned());
+        pages += 1;
+    }
+    assert!(page.get("nextRecordsUrl").is_none());
+    (records, pages)
+}
+
+#[tokio::test]
+async fn pages_follow_next_records_url_to_the_end() {
+    let s = Session::start().await;
+    s.org.set_page_size(300);
+    let first = s.query_json("SELECT Id, LastName FROM Contact").await;
+    assert_eq!(first["totalSize"], 1000);
+    assert_eq!(first["done"], false);
+    let (records, pages) = all_pages(&s, first).await;
+    assert_eq!(pages, 4);
+    assert_eq!(records.len(), 1000);
+    let ids: std::collections::HashSet<&str> =
+        records.iter().map(|r| r["Id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 1000);
+    let first = &records[0];
+    let id = first["Id"].as_str().unwrap();
+    assert_eq!(
+        first["attributes"],
+        json!({"type": "Contact", "url": format!("/services/data/v62.0/sobjects/Contact/{id}")})
+    );
+    assert_eq!(
+        first.as_object().unwrap().keys().next().unwrap(),
+        "attributes"
+    );
+}
+
+#[tokio::test]
+async fn batch_size_header_sets_the_page_size_within_bounds() {
+    let s = Session::start().await;
+    let response = s
+        .client
+        .get(s.url(&format!("{V}/query")))
+        .query(&[("q", "SELECT Id FROM Contact")])
+        .header("Sforce-Query-Options", "batchSize=200")
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["records"].as_array().unwrap().len(), 200);
+    let (_, pages) = all_pages(&s, page).await;
+    assert_eq!(pages, 5);
+
+    let response = s
+        .client
+        .get(s.url(&format!("{V}/query")))
+        .query(&[("q", "SELECT Id FROM Contact")])
+        .header("Sforce-Query-Options", "batchSize=5")
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(
+        page["records"].as_array().unwrap().len(),
+        200,
+        "clamped to 200"
+    );
+}
+
+#[tokio::test]
+async fn parents_nest_and_children_come_as_query_results() {
+    let s = Session::start().await;
+    let page = s
+        .query_json("SELECT Id, Account.Name, Account.Industry, MailingAddress, Birthdate, Newsletter__c, Score__c, SystemModstamp FROM Contact")
+        .await;
+    let records = page["records"].as_array().unwrap();
+    let with_account = records.iter().find(|r| !r["Account"].is_null()).unwrap();
+    let account = with_account["Account"].as_object().unwrap();
+    assert_eq!(account["attributes"]["type"], "Account");
+    assert!(account["Name"].is_string() && account["Industry"].is_string());
+    assert_eq!(account.len(), 3);
+    assert!(
+        records.iter().any(|r| r["Account"].is_null()),
+        "some contacts have no account"
+    );
+    let address = with_account["MailingAddress"].as_object().unwrap();
+    let keys: Vec<&String> = address.keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "city",
+            "country",
+            "geocodeAccuracy",
+            "latitude",
+            "longitude",
+            "postalCode",
+            "state",
+            "street"
+        ]
+    );
+    let stamp = with_account["SystemModstamp"].as_str().unwrap();
+    assert!(stamp.ends_with(".000+0000") && stamp.len() == 28, "{stamp}");
+    assert!(with_account["Newsletter__c"].is_boolean());
+    assert!(with_account["Score__c"].is_number());
+
+    let page = s
+        .query_json("SELECT Id, (SELECT Id, Role, IsPrimary FROM OpportunityContactRoles ORDER BY Role) FROM Contact")
+        .await;
+    let records = page["records"].as_array().unwrap();
+    let with_roles = records
+        .iter()
+        .find(|r| !r["OpportunityContactRoles"].is_null())
+        .unwrap();
+    let nested = &with_roles["OpportunityContactRoles"];
+    assert_eq!(nested["done"], true);
+    assert_eq!(
+        nested["totalSize"],
+        nested["records"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        nested["records"][0]["attributes"]["type"],
+        "OpportunityContactRole"
+    );
+    assert!(records
+        .iter()
+        .any(|r| r["OpportunityContactRoles"].is_null()));
+}
+
+#[tokio::test]
+async fn count_returns_only_the_total() {
+    let s = Session::start().await;
+    let page = s
+        .query_json("SELECT count() FROM Contact WHERE Email = null")
+        .await;
+    let total = page["totalSize"].as_u64().unwrap();
+    assert!(total > 0 && total < 1000);
+    assert_eq!(page["records"], json!([]));
+    assert_eq!(page["done"], true);
+}
+
+async fn count(s: &Session, filter: &str) -> usize {
+    let page = s
+        .query_json(&format!("SELECT Id FROM Contact WHERE {filter} LIMIT 2000"))
+        .await;
+    page["totalSize"].as_u64().unwrap() as usize
+}
+
+#[tokio::test]
+async fn where_clauses_filter_like_salesforce() {
+    let s = Session::start().await;
+    let records = s.org.records("Contact");
+    let expect = |f: &dyn Fn(&Value) -> bool| records.iter().filter(|r| f(r)).count();
+    assert_eq!(
+        count(&s, "Email != null").await,
+        expect(&|r| !r["Email"].is_null())
+    );
+    assert_eq!(
+        count(&s, "email = NULL").await,
+        expect(&|r| r["Email"].is_null())
+    );
+    assert_eq!(
+        count(&s, "Newsletter__c = true").await,
+        expect(&|r| r["Newsletter__c"] == true)
+    );
+    assert_eq!(
+        count(&s, "Score__c >= 50.5").await,
+        expect(&|r| r["Score__c"].as_f64().unwrap() >= 50.5)
+    );
+    assert_eq!(
+        count(&s, "Experience__c IN ('Junior', 'senior')").await,
+        expect(&|r| r["Experience__c"] == "Junior" || r["Experience__c"] == "Senior")
+    );
+    assert_eq!(
+        count(&s, "Experience__c NOT IN ('Junior')").await,
+        expect(&|r| r["Experience__c"] != "Junior")
+    );
+    assert_eq!(
+        count(&s, "LastName LIKE 'l%'").await,
+        expect(&|r| r["LastName"].as_str().unwrap().starts_with('L'))
+    );
+    assert_eq!(
+        count(
+            &s,
+            "(Newsletter__c = true OR Score__c < 10) AND NOT LastName = 'Turing'"
+        )
+        .await,
+        expect(
+            &|r| (r["Newsletter__c"] == true || r["Score__c"].as_f64().unwrap() < 10.0)
+                && r["LastName"] != "Turing"
+        )
+    );
+    assert_eq!(
+        count(&s, "Birthdate < 1970-01-01").await,
+        expect(&|r| r["Birthdate"].as_str().is_some_and(|d| d < "1970-01-01"))
+    );
+    assert_eq!(
+        count(&s, "SystemModstamp > 2023-06-01T00:00:00Z").await,
+        expect(&|r| r["SystemModstamp"].as_str().unwrap() > "2023-06-01T00:00:00.000+0000")
+    );
+    assert_eq!(
+        count(&s, "LastName = 'O\\'Brien'").await,
+        expect(&|r| r["LastName"] == "O'Brien")
+    );
+    assert_eq!(
+        count(&s, "Industries__c INCLUDES ('Retail')").await,
+        expect(&|r| r["Industries__c"]
+            .as_str()
+            .is_some_and(|v| v.split(';').any(|x| x == "Retail")))
+    );
+    assert!(count(&s, "Account.Industry = 'Banking'").await > 0);
+}
+
+#[tokio::test]
+async fn order_by_sorts_on_several_keys_with_nulls_placed() {
+    let s = Session::start().await;
+    let page = s.query_json("SELECT Id, Email, LastName, Score__c FROM Contact ORDER BY Email DESC NULLS LAST, Id LIMIT 1000").await;
+    let records = page["records"].as_array().unwrap();
+    assert!(records.last().unwrap()["Email"].is_null());
+    let emails: Vec<&str> = records.iter().filter_map(|r| r["Email"].as_str()).collect();
+    assert!(emails
+        .windows(2)
+        .all(|w| w[0].to_lowercase() >= w[1].to_lowercase()));
+
+    let page = s
+        .query_json("SELECT Id, Email FROM Contact ORDER BY Email LIMIT 5")
+        .await;
+    assert!(
+        page["records"][0]["Email"].is_null(),
+        "nulls first by default"
+    );
+    assert_eq!(page["totalSize"], 5);
+
+    let page = s
+        .query_json(
+            "SELECT LastName, Score__c FROM Contact ORDER BY LastName ASC, Score__c DESC LIMIT 50",
+        )
+        .await;
+    let rows: Vec<(String, f64)> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["LastName"].as_str().unwrap().to_lowercase(),
+                r["Score__c"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(rows
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 >= w[1].1)));
+}
+
+#[tokio::test]
+async fn query_all_sees_soft_deleted_rows() {
+    let s = Session::start().await;
+    let id = s.org.ids("Contact")[3].clone();
+    s.org.soft_delete("Contact", &id);
+    let soql = format!("SELECT Id, IsDeleted FROM Contact WHERE Id = '{id}'");
+    assert_eq!(s.query_json(&soql).await["totalSize"], 0);
+    let response = s
+        .client
+        .get(s.url(&format!("{V}/queryAll")))
+        .query(&[("q", soql.as_str())])
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["totalSize"], 1);
+    assert_eq!(page["records"][0]["IsDeleted"], true);
+}
+
+#[tokio::test]
+async fn bad_queries_get_salesforce_errors() {
+    let s = Session::start().await;
+    let message = assert_sf_error(s.query("SELECT Id FROM Xyzzy").await, 400, "INVALID_TYPE").await;
+    assert!(message.starts_with("SELECT Id FROM Xyzzy\n               ^\nERROR at Row:1:Column:16\nsObject type 'Xyzzy' is not supported"), "{message}");
+    let message = assert_sf_error(
+        s.query("SELECT Id, Foo FROM Account").await,
+        400,
+        "INVALID_FIELD",
+    )
+    .await;
+    assert!(
+        message.contains("No such column 'Foo' on entity 'Account'"),
+        "{message}"
+    );
+    let message = assert_sf_error(
+        s.query("SELECT Id FRM Contact").await,
+        400,
+        "MALFORMED_QUERY",
+    )
+    .await;
+    assert!(message.contains("ERROR at Row:1:Column:11"), "{message}");
+    assert_sf_error(
+        s.query("SELECT Id FROM Contact WHERE SystemModstamp > '2024-01-01'")
+            .await,
+        400,
+        "INVALID_FIELD",
+    )
+    .await;
+    assert_sf_error(
+        s.query("SELECT Id FROM Contact WHERE LastName = 'a\\x'")
+            .await,
+        400,
+        "MALFORMED_QUERY",
+    )
+    .await;
+    assert_sf_error(
+        s.query("SELECT Id FROM Contact WHERE Id = 'nope'").await,
+        400,
+        "INVALID_QUERY_FILTER_OPERATOR",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stale_or_unknown_locators_are_refused() {
+    let s = Session::start().await;
+    s.org.set_page_size(400);
+    let first = s.query_json("SELECT Id FROM Contact").await;
+    let next = first["nextRecordsUrl"].as_str().unwrap().to_string();
+    assert_eq!(s.get(&next).await.status(), 200);
+    assert_eq!(
+        s.get(&next).await.status(),
+        200,
+        "a page can be fetched again"
+    );
+    assert_sf_error(
+        s.get(&format!("{V}/query/01gXX0000000000AAA-400")).await,
+        400,
+        "INVALID_QUERY_LOCATOR",
+    )
+    .await;
+    s.org.advance_clock(std::time::Duration::from_secs(16 * 60));
+    assert_sf_error(s.get(&next).await, 400, "INVALID_QUERY_LOCATOR").await;
+}
