@@ -58,4 +58,12 @@ pub enum Command {
     SyncAll(commands::sync_all::Args),
     /// Sync one record now.
     SyncOne(commands::sync_one::Args),
+    /// Find items by Salesforce id or by path, from the catalog alone.
+    Lookup(commands::lookup::Args),
+    /// Cache picklist vocabularies from Salesforce, and show them.
+    Picklist(commands::picklist::Args),
+    /// Check sync.toml against the org: fields, types, relationships, SOQL.
+    Check(commands::check::Args),
+    /// Show item counts and the last runs, from the catalog alone.
+    Status(commands::status::Args),
 }

@@ -1,16 +1,20 @@
 //! sfsync keeps a local SQLite catalog in step with a Salesforce org.
 
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod describe;
 pub mod exit;
 pub mod hooks;
 pub mod ids;
 pub mod lock;
 pub mod mapping;
 pub mod output;
+pub mod picklist;
 pub mod salesforce;
 pub mod soql;
+pub mod status;
 pub mod sync;
 pub mod reader;

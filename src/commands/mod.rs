@@ -3,6 +3,10 @@
 //! What several commands share (loading the configuration, opening the
 //! catalog, logging in) lives here.
 
+pub mod check;
+pub mod lookup;
+pub mod picklist;
+pub mod status;
 pub mod sync_all;
 pub mod sync_one;
 
@@ -21,6 +25,10 @@ pub fn run(cli: &Cli) -> Result<Exit> {
     match &cli.command {
         Command::SyncAll(args) => sync_all::run(&cli.global, args),
         Command::SyncOne(args) => sync_one::run(&cli.global, args),
+        Command::Lookup(args) => lookup::run(&cli.global, args),
+        Command::Picklist(args) => picklist::run(&cli.global, args),
+        Command::Check(args) => check::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
     }
 }
 
