@@ -18,3 +18,4 @@ pub mod soql;
 pub mod status;
 pub mod sync;
 pub mod reader;
+pub mod bulk;

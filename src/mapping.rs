@@ -207,7 +207,19 @@ fn auto(raw: &Value) -> Value {
             None => raw.clone(),
         },
         Value::Object(o) => Value::Object(without_attributes(o)),
+        Value::Number(n) => Value::Number(canonical(n)),
         _ => raw.clone(),
+    }
+}
+
+/// One form per number, whichever way it came: a whole float becomes an
+/// integer, so `100000.0` from one API and `100000` from another digest alike.
+fn canonical(n: &serde_json::Number) -> serde_json::Number {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            serde_json::Number::from(f as i64)
+        }
+        _ => n.clone(),
     }
 }
 
@@ -267,13 +279,13 @@ fn boolean(raw: &Value) -> Result<Value, String> {
 
 fn number(raw: &Value) -> Result<Value, String> {
     match raw {
-        Value::Number(_) => Ok(raw.clone()),
+        Value::Number(n) => Ok(Value::Number(canonical(n))),
         Value::String(s) if s.is_empty() => Ok(Value::Null),
         Value::String(s) => s
             .parse::<f64>()
             .ok()
             .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
+            .map(|n| Value::Number(canonical(&n)))
             .ok_or_else(|| format!("`{}` is not a number", clip(s))),
         _ => Err(format!("expected a number, got {}", shape(raw))),
     }

@@ -1,0 +1,297 @@
+//! Reading a large type through a Bulk API 2.0 query job.
+//!
+//! The job's CSV results are fetched page by page (`Sforce-Locator`) and
+//! each row is turned back into the JSON shape a REST query gives, typed by
+//! the sobjects' describes, so a record read either way maps to the same
+//! fields and digest. Bulk 2.0 has no child subqueries and no compound
+//! fields: a type that maps either is read through REST.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use log::debug;
+use serde_json::{json, Map, Number, Value};
+
+use crate::config::{FieldSource, TypeConfig, ValueKind};
+use crate::describe::Describes;
+use crate::reader::Page;
+use crate::salesforce::{Client, Request};
+use crate::soql::{self, StampRange};
+use tokio::sync::mpsc;
+
+/// Rows per results page.
+const ROWS_PER_PAGE: u32 = 10_000;
+/// The longest pause between two polls of a job.
+const MAX_POLL_PAUSE: Duration = Duration::from_secs(5);
+/// How long a job may take before the read gives up on it.
+const MAX_JOB_WAIT: Duration = Duration::from_secs(3600);
+
+/// A column of the results and how to type its text.
+struct Column {
+    path: Vec<String>,
+    kind: SoapKind,
+}
+
+/// The value kinds CSV text is typed back into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SoapKind {
+    Text,
+    Boolean,
+    Integer,
+    Decimal,
+    Datetime,
+}
+
+/// Whether a type can be read through Bulk API 2.0 at all.
+pub fn supports(t: &TypeConfig) -> bool {
+    t.fields.iter().all(|f| match &f.source {
+        FieldSource::Children { .. } => false,
+        FieldSource::Value { kind, .. } => *kind != ValueKind::Address,
+    })
+}
+
+/// Reads every record of `t` through a query job into `tx`. An error is
+/// returned, not sent, so the caller can fall back to REST.
+pub async fn read(
+    client: Arc<Client>,
+    t: Arc<TypeConfig>,
+    tx: mpsc::Sender<Result<Page>>,
+) -> Result<()> {
+    let query = soql::bulk(&t, &StampRange::default());
+    let columns = columns(&client, &t, &query).await?;
+    let base = format!("{}/jobs/query", client.version_path());
+    let job = client
+        .send(&Request::post_json(
+            &base,
+            json!({"operation": "query", "query": query}),
+        ))
+        .await
+        .context("creating the Bulk API query job")?;
+    let job: Value = job.json()?;
+    let id = job
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("the Bulk API job has no `id`"))?;
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        bail!("the Bulk API job id `{id}` is not an id");
+    }
+    debug!("{}: Bulk API job {id}", t.name);
+    wait_for(&client, &format!("{base}/{id}")).await?;
+    let mut locator: Option<String> = None;
+    loop {
+        let mut request = Request::get(format!("{base}/{id}/results"))
+            .param("maxRecords", ROWS_PER_PAGE.to_string());
+        if let Some(l) = &locator {
+            request = request.param("locator", l.clone());
+        }
+        let answer = client
+            .send(&request)
+            .await
+            .context("reading the Bulk API results")?;
+        let records = parse_csv(&answer.body, &columns, &t.sobject)?;
+        if tx.send(Ok(Page { records })).await.is_err() {
+            return Ok(());
+        }
+        match answer.header("Sforce-Locator") {
+            None | Some("null") | Some("") => return Ok(()),
+            Some(next) => locator = Some(next.to_string()),
+        }
+    }
+}
+
+/// Polls a job until it is complete; a failed or aborted job is an error.
+async fn wait_for(client: &Client, path: &str) -> Result<()> {
+    let mut pause = Duration::from_millis(200);
+    let started = std::time::Instant::now();
+    loop {
+        let status: Value = client.send(&Request::get(path)).await?.json()?;
+        match status.get("state").and_then(Value::as_str).unwrap_or("") {
+            "JobComplete" => return Ok(()),
+            "Failed" | "Aborted" => {
+                let why = status
+                    .get("errorMessage")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no reason given");
+                bail!("the Bulk API job failed: {why}");
+            }
+            _ if started.elapsed() > MAX_JOB_WAIT => {
+                bail!("the Bulk API job did not finish within an hour")
+            }
+            _ => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_POLL_PAUSE);
+            }
+        }
+    }
+}
+
+/// The query's columns, typed by the describes of the sobjects they lead to.
+async fn columns(client: &Arc<Client>, t: &TypeConfig, query: &str) -> Result<Vec<Column>> {
+    let list = query
+        .strip_prefix("SELECT ")
+        .and_then(|rest| rest.split(" FROM ").next())
+        .ok_or_else(|| anyhow!("cannot read the column list of `{query}`"))?;
+    let mut describes = Describes::new(Arc::clone(client));
+    let mut columns = Vec::new();
+    for path in list.split(", ") {
+        let field = describes
+            .resolve(&t.sobject, path)
+            .await?
+            .map_err(|problem| anyhow!("column `{path}`: {problem}"))?;
+        let kind = match field
+            .field
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("string")
+        {
+            "boolean" => SoapKind::Boolean,
+            "int" => SoapKind::Integer,
+            "double" | "currency" | "percent" => SoapKind::Decimal,
+            "datetime" => SoapKind::Datetime,
+            "address" | "location" => {
+                bail!("column `{path}` is a compound field, which Bulk API 2.0 cannot read")
+            }
+            _ => SoapKind::Text,
+        };
+        columns.push(Column {
+            path: path.split('.').map(str::to_string).collect(),
+            kind,
+        });
+    }
+    Ok(columns)
+}
+
+/// Turns a CSV page into records shaped like a REST query's.
+fn parse_csv(body: &[u8], columns: &[Column], sobject: &str) -> Result<Vec<Value>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(body);
+    let header = reader.headers().context("reading the CSV header")?.clone();
+    if header.len() != columns.len() {
+        bail!(
+            "the Bulk API results have {} columns, the query {}",
+            header.len(),
+            columns.len()
+        );
+    }
+    let mut records = Vec::new();
+    for (line, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("reading CSV row {}", line + 2))?;
+        let mut record = Map::new();
+        record.insert("attributes".into(), json!({ "type": sobject }));
+        for (column, text) in columns.iter().zip(row.iter()) {
+            let value = typed(column.kind, text).with_context(|| {
+                format!("CSV row {}, column `{}`", line + 2, column.path.join("."))
+            })?;
+            insert_path(&mut record, &column.path, value);
+        }
+        records.push(Value::Object(record));
+    }
+    Ok(records)
+}
+
+/// CSV text back to the JSON REST would send; an empty field is null.
+fn typed(kind: SoapKind, text: &str) -> Result<Value> {
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(match kind {
+        SoapKind::Text => Value::String(text.to_string()),
+        SoapKind::Boolean => Value::Bool(text.eq_ignore_ascii_case("true")),
+        SoapKind::Integer => Value::Number(
+            text.parse::<i64>()
+                .map(Number::from)
+                .map_err(|_| anyhow!("`{text}` is not an integer"))?,
+        ),
+        SoapKind::Decimal => text
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| anyhow!("`{text}` is not a number"))?,
+        // Bulk writes `2024-01-31T12:34:56.000Z`; REST `...000+0000`.
+        SoapKind::Datetime => Value::String(match text.strip_suffix('Z') {
+            Some(head) => format!("{head}+0000"),
+            None => text.to_string(),
+        }),
+    })
+}
+
+/// Sets `Account.Name` as `{"Account": {"Name": value}}`.
+fn insert_path(record: &mut Map<String, Value>, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            record.insert(last.clone(), value);
+        }
+        [head, rest @ ..] => {
+            let child = record
+                .entry(head.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = child {
+                insert_path(map, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_become_rest_shaped_records() {
+        let columns = vec![
+            Column {
+                path: vec!["Id".into()],
+                kind: SoapKind::Text,
+            },
+            Column {
+                path: vec!["SystemModstamp".into()],
+                kind: SoapKind::Datetime,
+            },
+            Column {
+                path: vec!["Account".into(), "Name".into()],
+                kind: SoapKind::Text,
+            },
+            Column {
+                path: vec!["Newsletter__c".into()],
+                kind: SoapKind::Boolean,
+            },
+            Column {
+                path: vec!["Score__c".into()],
+                kind: SoapKind::Decimal,
+            },
+            Column {
+                path: vec!["NumberOfEmployees".into()],
+                kind: SoapKind::Integer,
+            },
+        ];
+        let body = b"\"Id\",\"SystemModstamp\",\"Account.Name\",\"Newsletter__c\",\"Score__c\",\"NumberOfEmployees\"\n\
+\"003000000000001AAA\",\"2024-01-31T12:34:56.000Z\",\"Acme \"\"Ltd\"\"\",\"true\",\"12.5\",\"\"\n";
+        let records = parse_csv(body, &columns, "Contact").unwrap();
+        assert_eq!(
+            records[0],
+            json!({
+                "attributes": {"type": "Contact"},
+                "Id": "003000000000001AAA",
+                "SystemModstamp": "2024-01-31T12:34:56.000+0000",
+                "Account": {"Name": "Acme \"Ltd\""},
+                "Newsletter__c": true,
+                "Score__c": 12.5,
+                "NumberOfEmployees": null
+            })
+        );
+    }
+
+    #[test]
+    fn a_short_row_is_an_error_not_a_panic() {
+        let columns = vec![Column {
+            path: vec!["Id".into()],
+            kind: SoapKind::Integer,
+        }];
+        assert!(parse_csv(b"\"Id\"\n\"abc\"\n", &columns, "Contact").is_err());
+        assert!(parse_csv(b"\"Id\",\"X\"\n\"1\",\"2\"\n", &columns, "Contact").is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! Incremental reads, Bulk API reads and split reads: the semantics, not the speed.
+
+mod common;
+
+use common::{stderr, Env, CONTACTS};
+use fake_org::{Fault, GenSpec, Org};
+use serde_json::{json, Value};
+use time::Duration;
+
+/// The query strings of the data requests logged since the last clear.
+fn queries(env: &Env) -> Vec<String> {
+    env.org
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/query"))
+        .filter_map(|r| r.query)
+        .map(|q| url_decode(&q))
+        .collect()
+}
+
+fn url_decode(q: &str) -> String {
+    url::form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn watermark(env: &Env) -> Option<String> {
+    env.column("select watermark from type_state where type = 'Contact'")
+        .pop()
+}
+
+fn email_of(env: &Env, id: &str) -> String {
+    env.column(&format!(
+        "select email from contact where sf_object_id = '{id}'"
+    ))
+    .pop()
+    .unwrap_or_default()
+}
+
+#[test]
+fn a_second_sync_asks_only_for_what_changed() {
+    let env = Env::small();
+    env.sfsync().arg("sync-all").assert().success();
+    let mark = watermark(&env).expect("a full read leaves a watermark");
+    let id = env.contacts_with_email()[0].clone();
+    env.org
+        .update("Contact", &id, json!({"Email": "moved@example.com"}));
+    env.org.clear_log();
+
+    env.sfsync().arg("sync-all").assert().success();
+    let asked = queries(&env);
+    assert!(
+        asked.iter().any(|q| q.contains("SystemModstamp >=")),
+        "{asked:?}"
+    );
+    assert!(
+        asked
+            .iter()
+            .any(|q| q.starts_with("q=SELECT Id FROM Contact")),
+        "an id listing: {asked:?}"
+    );
+    assert_eq!(email_of(&env, &id), "moved@example.com");
+    assert!(watermark(&env).unwrap() >= mark);
+}
+
+#[test]
+fn a_late_commit_inside_the_lookback_is_picked_up() {
+    let env = Env::small();
+    env.sfsync().arg("sync-all").assert().success();
+    let id = env.contacts_with_email()[1].clone();
+    // Committed after the last run, but stamped five minutes before it.
+    let stamp = env.org.now() - Duration::minutes(5);
+    env.org
+        .update_with_modstamp("Contact", &id, json!({"Email": "late@example.com"}), stamp);
+    env.sfsync().arg("sync-all").assert().success();
+    assert_eq!(email_of(&env, &id), "late@example.com");
+}
+
+#[test]
+fn records_sharing_a_stamp_across_pages_are_all_read() {
+    let env = Env::small();
+    env.org.set_page_size(50);
+    let ids = env.contacts_with_email();
+    let stamp = env.org.now() + Duration::minutes(1);
+    for id in &ids[..120] {
+        env.org
+            .update_with_modstamp("Contact", id, json!({"Title": "same stamp"}), stamp);
+    }
+    env.sfsync().arg("sync-all").assert().success();
+    // Five more land later with that very stamp, the watermark itself.
+    for id in &ids[120..125] {
+        env.org.update_with_modstamp(
+            "Contact",
+            id,
+            json!({"Email": format!("same-{id}@example.com")}),
+            stamp,
+        );
+    }
+    env.sfsync().arg("sync-all").assert().success();
+    for id in &ids[120..125] {
+        assert_eq!(email_of(&env, id), format!("same-{id}@example.com"));
+    }
+}
+
+#[test]
+fn deletes_hard_deletes_and_leaving_the_criteria_are_found_incrementally() {
+    let env = Env::small();
+    env.sfsync().arg("sync-all").assert().success();
+    let ids = env.contacts_with_email();
+    env.org.soft_delete("Contact", &ids[0]);
+    env.org.hard_delete("Contact", &ids[1]);
+    env.org.update("Contact", &ids[2], json!({"Email": null}));
+    env.org.clear_log();
+    env.sfsync().arg("sync-all").assert().success();
+    assert!(
+        queries(&env)
+            .iter()
+            .any(|q| q.contains("SystemModstamp >=")),
+        "the read was incremental"
+    );
+    let rejected =
+        env.column("select sf_object_id from events where kind = 'rejected' order by sf_object_id");
+    let mut expected = ids[..3].to_vec();
+    expected.sort();
+    assert_eq!(rejected, expected);
+}
+
+#[test]
+fn a_record_entering_the_criteria_without_a_new_stamp_is_fetched() {
+    let env = Env::small();
+    env.sfsync().arg("sync-all").assert().success();
+    let outsider = env
+        .org
+        .records("Contact")
+        .into_iter()
+        .find(|r| r["Email"].is_null())
+        .expect("a contact without email");
+    let id = outsider["Id"].as_str().unwrap().to_string();
+    let stamp = env.org.now() - Duration::days(30);
+    env.org.update_with_modstamp(
+        "Contact",
+        &id,
+        json!({"Email": "arrived@example.com"}),
+        stamp,
+    );
+    env.sfsync().arg("sync-all").assert().success();
+    assert_eq!(email_of(&env, &id), "arrived@example.com");
+}
+
+#[test]
+fn a_formula_change_waits_for_the_full_read() {
+    let env = Env::small();
+    let types = CONTACTS.replace(
+        "[types.fields]\n",
+        "[types.fields]\nband = \"Score_Band__c\"\n",
+    );
+    env.write_config("password", &types);
+    env.sfsync().arg("sync-all").assert().success();
+    let id = env.contacts_with_email()[4].clone();
+    env.org
+        .set_silently("Contact", &id, json!({"Score_Band__c": "Changed"}));
+    let band = |env: &Env| {
+        env.column(&format!(
+            "select band from contact where sf_object_id = '{id}'"
+        ))
+        .pop()
+    };
+
+    env.sfsync().arg("sync-all").assert().success();
+    assert_ne!(
+        band(&env).as_deref(),
+        Some("Changed"),
+        "an incremental read cannot see it"
+    );
+    env.sfsync().args(["sync-all", "--full"]).assert().success();
+    assert_eq!(band(&env).as_deref(), Some("Changed"));
+
+    // `full_every` schedules the same: a zero interval makes every read full.
+    env.org
+        .set_silently("Contact", &id, json!({"Score_Band__c": "Again"}));
+    env.write_config(
+        "password",
+        &types.replace(
+            "on_missing = \"reject\"",
+            "on_missing = \"reject\"\nfull_every = \"0s\"",
+        ),
+    );
+    env.sfsync().arg("sync-all").assert().success();
+    assert_eq!(band(&env).as_deref(), Some("Again"));
+}
+
+#[test]
+fn the_watermark_never_advances_after_a_failed_read() {
+    let env = Env::small();
+    env.org.set_page_size(50);
+    env.sfsync().arg("sync-all").assert().success();
+    let before = watermark(&env);
+    let id = env.contacts_with_email()[0].clone();
+    env.org
+        .update("Contact", &id, json!({"Email": "x@example.com"}));
+    for _ in 0..4 {
+        env.org
+            .inject_fault(Fault::server_error().on_path("/query"));
+    }
+    env.sfsync().arg("sync-all").assert().code(3);
+    assert_eq!(watermark(&env), before);
+    env.sfsync().arg("sync-all").assert().success();
+    assert!(watermark(&env) > before);
+}
+
+#[test]
+fn a_query_timeout_is_split_not_failed() {
+    let env = Env::small();
+    env.write_config(
+        "password",
+        &CONTACTS.replace(
+            "on_missing = \"reject\"",
+            "on_missing = \"reject\"\nincremental = false",
+        ),
+    );
+    // Let the count pass, then time out the read itself.
+    env.org
+        .inject_fault(Fault::query_timeout().on_path("/query").after(1));
+    let out = env.sfsync().args(["-v", "sync-all"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+    let asked = queries(&env);
+    assert!(
+        asked
+            .iter()
+            .filter(|q| q.contains("SystemModstamp <"))
+            .count()
+            >= 1,
+        "{asked:?}"
+    );
+}
+
+/// An org with enough contacts to cross the thresholds the tests lower.
+fn larger_env(contacts: usize) -> Env {
+    Env::with_org(Org::generate(&GenSpec {
+        seed: 11,
+        accounts: 30,
+        contacts,
+        opportunities: 10,
+        contact_roles: 0,
+    }))
+}
+
+/// The contacts mapping without child subqueries, so Bulk can read it.
+fn bulk_types(threshold: u64) -> String {
+    CONTACTS
+        .lines()
+        .filter(|l| !l.starts_with("roles"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "on_missing = \"reject\"",
+            &format!("on_missing = \"reject\"\nbulk_threshold = {threshold}\nincremental = false"),
+        )
+}
+
+#[test]
+fn bulk_and_rest_reads_give_the_same_items() {
+    let env = larger_env(300);
+    env.write_config("password", &bulk_types(0));
+    env.sfsync().arg("sync-all").assert().success();
+    let rest_digests = env.column("select digest from items order by sf_object_id");
+
+    env.write_config("password", &bulk_types(10));
+    env.org.clear_log();
+    env.sfsync().arg("sync-all").assert().success();
+    assert!(
+        env.org
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/jobs/query")),
+        "read through Bulk"
+    );
+    assert_eq!(
+        env.count("select count(*) from events where kind = 'updated'"),
+        0,
+        "no item changed"
+    );
+    assert_eq!(
+        env.column("select digest from items order by sf_object_id"),
+        rest_digests
+    );
+}
+
+#[test]
+fn a_failed_bulk_job_falls_back_to_rest() {
+    let env = larger_env(300);
+    env.write_config("password", &bulk_types(10));
+    env.org
+        .fail_next_bulk_job("InvalidBatch : something went wrong");
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reading through REST"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+}
+
+#[test]
+fn a_large_read_is_cut_into_ranges_read_side_by_side() {
+    let env = larger_env(9_000);
+    env.org.clear_log();
+    env.write_config("password", &bulk_types(0));
+    env.sfsync().arg("sync-all").assert().success();
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+    let ranged = queries(&env)
+        .iter()
+        .filter(|q| q.contains("SystemModstamp <"))
+        .count();
+    assert!(ranged >= 3, "{ranged} ranged queries");
+    let fields: Value =
+        serde_json::from_str(&env.column("select fields from items limit 1")[0]).unwrap();
+    assert!(fields.get("email").is_some());
+}
