@@ -1,15 +1,20 @@
 //! `sfsync sync-all`: sync every configured type, or the named ones.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use tokio::runtime::Runtime;
 
 use crate::catalog::{Catalog, RunOutcome, TypeView};
 use crate::cli::Global;
-use crate::config::Config;
+use crate::config::{Config, TypeConfig};
+use crate::describe::Describes;
 use crate::exit::{classify, Exit};
 use crate::lock::RunLock;
 use crate::output;
+use crate::picklist;
+use crate::salesforce::Client;
 use crate::sync::{RunOptions, Syncer, TypeOutcome};
 
 /// Arguments of `sync-all`.
@@ -60,6 +65,9 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
             return Err(e);
         }
     };
+    if !args.dry_run {
+        refresh_picklists(&config, &catalog, &runtime, &client, &types);
+    }
     let syncer = Syncer {
         config: &config,
         catalog: &catalog,
@@ -78,6 +86,27 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
         output::print_events(outcomes.iter().flat_map(|o| &o.events))?;
     }
     report(&catalog, run_id, &outcomes, types.len())
+}
+
+/// Fetches the picklist vocabularies the types need when they are
+/// missing or older than `[picklists] max_age`. A failure only warns: the
+/// sync goes on and checks values against what is cached.
+fn refresh_picklists(
+    config: &Config,
+    catalog: &Catalog,
+    runtime: &Runtime,
+    client: &Arc<Client>,
+    types: &[&TypeConfig],
+) {
+    let mut describes = Describes::new(Arc::clone(client));
+    let max_age = config.picklist_max_age;
+    let refresh = picklist::refresh_stale(catalog, &mut describes, types, max_age);
+    match runtime.block_on(refresh) {
+        Ok(done) => super::picklist::report(&done),
+        Err(e) => output::warning(&format!(
+            "refreshing picklist vocabularies: {e:#}; checking values against the cached ones"
+        )),
+    }
 }
 
 fn define_views(catalog: &Catalog, config: &Config) -> Result<()> {
