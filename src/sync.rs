@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
+use crate::bulk;
 use crate::catalog::{self, Applied, ApplyPolicy, Catalog, Event, Item, MissingScope, Stage};
 use crate::config::{Config, OnMissing, TypeConfig};
 use crate::hooks;
@@ -184,14 +185,19 @@ impl Syncer<'_> {
             Plan::Full => {
                 let expected = self.count(t).map_err(what)?;
                 read.total = expected.unwrap_or(0);
-                let job = ReadJob {
-                    t: Arc::clone(&shared),
-                    want: Want::Records,
-                    since: None,
-                    expected,
-                };
-                self.stream(job, &mut stage, &mut read, progress)
-                    .map_err(what)?;
+                let bulk = t.read.bulk_threshold > 0
+                    && expected.is_some_and(|n| n > t.read.bulk_threshold)
+                    && bulk::supports(t);
+                if !bulk || !self.try_bulk(&shared, &mut stage, &mut read, progress) {
+                    let job = ReadJob {
+                        t: Arc::clone(&shared),
+                        want: Want::Records,
+                        since: None,
+                        expected,
+                    };
+                    self.stream(job, &mut stage, &mut read, progress)
+                        .map_err(what)?;
+                }
             }
             Plan::Since(since) => {
                 debug!(
@@ -272,31 +278,51 @@ impl Syncer<'_> {
         read: &mut ReadState,
         progress: &dyn Progress,
     ) -> Result<()> {
-        let (tx, mut rx) = mpsc::channel(PAGES_IN_FLIGHT);
+        let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
         let want = job.want;
         let t = Arc::clone(&job.t);
         let task = self
             .runtime
             .spawn(reader::read(Arc::clone(&self.client), job, tx));
-        let mut failure = None;
-        while let Some(page) = rx.blocking_recv() {
-            match page {
-                Ok(page) if want == Want::Ids => stage.mark_seen(&page_ids(&page.records))?,
-                Ok(page) => {
-                    read.done += page.records.len() as u64;
-                    read.note_stamps(&page.records);
-                    stage_records(&t, stage, &page.records)?;
-                    progress.records(read.done, read.total.max(read.done));
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+        let result = drain(rx, want, &t, stage, read, progress);
+        task.abort();
+        result
+    }
+
+    /// Reads `t` through a Bulk API job. On failure the records staged so
+    /// far stay (staging the same record again is harmless) and `false`
+    /// tells the caller to read through REST instead.
+    fn try_bulk(
+        &self,
+        t: &Arc<TypeConfig>,
+        stage: &mut Stage<'_>,
+        read: &mut ReadState,
+        progress: &dyn Progress,
+    ) -> bool {
+        debug!(
+            "{}: reading through Bulk API 2.0 ({} records expected)",
+            t.name, read.total
+        );
+        let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
+        let producer = bulk::read(Arc::clone(&self.client), Arc::clone(t), tx.clone());
+        let task = self.runtime.spawn(async move {
+            if let Err(e) = producer.await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        let result = drain(rx, Want::Records, t, stage, read, progress);
+        task.abort();
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(
+                    "{}: the Bulk API read failed, reading through REST instead: {e:#}",
+                    t.name
+                );
+                read.done = 0;
+                false
             }
         }
-        drop(rx);
-        task.abort();
-        failure.map_or(Ok(()), Err)
     }
 
     /// Records the id listing found that the catalog does not hold (they
@@ -375,6 +401,29 @@ impl Syncer<'_> {
         };
         Ok((outcome, hook_failures))
     }
+}
+
+/// Stages what arrives on `rx` until the sender is done or sends an error.
+fn drain(
+    mut rx: mpsc::Receiver<Result<reader::Page>>,
+    want: Want,
+    t: &TypeConfig,
+    stage: &mut Stage<'_>,
+    read: &mut ReadState,
+    progress: &dyn Progress,
+) -> Result<()> {
+    while let Some(page) = rx.blocking_recv() {
+        let page = page?;
+        if want == Want::Ids {
+            stage.mark_seen(&page_ids(&page.records))?;
+            continue;
+        }
+        read.done += page.records.len() as u64;
+        read.note_stamps(&page.records);
+        stage_records(t, stage, &page.records)?;
+        progress.records(read.done, read.total.max(read.done));
+    }
+    Ok(())
 }
 
 /// Whether a type is read whole or from a stamp on.
