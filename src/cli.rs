@@ -66,4 +66,6 @@ pub enum Command {
     Check(commands::check::Args),
     /// Show item counts and the last runs, from the catalog alone.
     Status(commands::status::Args),
+    /// Answer sync requests over HTTP, for Salesforce buttons and flows.
+    Serve(commands::serve::Args),
 }

@@ -14,6 +14,7 @@ pub mod mapping;
 pub mod output;
 pub mod picklist;
 pub mod salesforce;
+pub mod serve;
 pub mod soql;
 pub mod status;
 pub mod sync;

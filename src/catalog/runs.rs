@@ -1,7 +1,7 @@
 //! The run log: one row per command that wrote to the catalog, so that
 //! `sfsync status` can tell when the last sync ran and how it ended.
 
-use rusqlite::Row;
+use rusqlite::{OptionalExtension, Row};
 
 use super::model::{RunOutcome, RunRecord};
 use super::{now, Catalog, Result};
@@ -37,6 +37,19 @@ impl Catalog {
     /// The latest `limit` runs, newest first.
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
         self.select_runs(limit).map_err(|e| self.error(e))
+    }
+
+    /// The run with id `id`, if there is one.
+    pub fn run(&self, id: i64) -> Result<Option<RunRecord>> {
+        // Served by the primary key.
+        let found = self
+            .conn
+            .prepare_cached(
+                "SELECT id, command, pid, started_at, finished_at, outcome, \
+                 counts, error FROM runs WHERE id = ?1",
+            )
+            .and_then(|mut stmt| stmt.query_row([id], run_record).optional());
+        found.map_err(|e| self.error(e))
     }
 
     /// The body of [`Catalog::recent_runs`].

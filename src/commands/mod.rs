@@ -6,6 +6,7 @@
 pub mod check;
 pub mod lookup;
 pub mod picklist;
+pub mod serve;
 pub mod status;
 pub mod sync_all;
 pub mod sync_one;
@@ -29,6 +30,7 @@ pub fn run(cli: &Cli) -> Result<Exit> {
         Command::Picklist(args) => picklist::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
     }
 }
 
