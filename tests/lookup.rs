@@ -64,7 +64,7 @@ fn ids_of_15_and_18_characters_in_any_case_find_items_in_input_order() {
         .args(["lookup", "--path", path_b, "--format", "id"])
         .output()
         .unwrap();
-    assert_eq!(lines(&out), [id_b.clone()]);
+    assert_eq!(lines(&out), vec![id_b.to_string()]);
     let out = env
         .sfsync()
         .args(["lookup", id_a, "--format", "tsv"])
