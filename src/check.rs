@@ -225,9 +225,14 @@ async fn probe(client: &Client, soql: &str) -> Result<Option<String>, SfError> {
     };
     match client.query(&limited, false).await {
         Ok(_) => Ok(None),
-        Err(SfError::Api { code, message, .. }) => Ok(Some(format!(
-            "Salesforce refuses the query ({code}): {message}"
-        ))),
+        Err(SfError::Api { code, message, .. }) => {
+            // Salesforce's message quotes the query over several lines;
+            // the report keeps one line per problem.
+            let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+            Ok(Some(format!(
+                "Salesforce refuses the query ({code}): {message}"
+            )))
+        }
         Err(e) => Err(e),
     }
 }
