@@ -220,6 +220,12 @@ impl FakeOrg {
         server::expire_all(&self.shared);
     }
 
+    /// Every access token the token endpoint has issued, expired ones
+    /// too, oldest first; for tests that check a client never leaks one.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared.sessions).history.clone()
+    }
+
     /// Lets `k` more authenticated data requests through, then invalidates
     /// every token issued so far.
     pub fn expire_tokens_after(&self, k: usize) {

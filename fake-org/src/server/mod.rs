@@ -71,6 +71,8 @@ pub(crate) struct Sessions {
     pub tokens: HashSet<String>,
     pub expire_after: Option<usize>,
     pub issued: u64,
+    /// Every token ever issued, expired ones too, oldest first.
+    pub history: Vec<String>,
 }
 
 /// Locks a mutex, carrying on past a panic in another holder.

@@ -266,6 +266,7 @@ fn mint_token(shared: &Shared) -> String {
         .collect();
     let token = format!("{}!AQ{}.{noise}", &shared.org_id[..15], sessions.issued);
     sessions.tokens.insert(token.clone());
+    sessions.history.push(token.clone());
     token
 }
 
