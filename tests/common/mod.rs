@@ -92,6 +92,23 @@ impl Env {
         cmd
     }
 
+    /// The real binary as a plain child process, for tests that must
+    /// signal it or let it run beside another; same setup as [`Env::sfsync`].
+    pub fn sfsync_child(&self) -> std::process::Command {
+        let creds = self.org.credentials();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sfsync"));
+        cmd.current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("SFSYNC_CONFIG")
+            .env("SFSYNC_CLIENT_SECRET", &creds.client_secret)
+            .env("SFSYNC_PASSWORD", &creds.password)
+            .arg("-c")
+            .arg(self.config_path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    }
+
     /// A connection to the catalog, for checking what a run left.
     pub fn db(&self) -> Connection {
         Connection::open(self.catalog_path()).expect("the catalog opens")
