@@ -86,17 +86,54 @@ pub fn from_millis(ms: Millis) -> OffsetDateTime {
 /// Formats a datetime the way the REST API sends it:
 /// `2024-01-31T12:34:56.000+0000`.
 pub fn format_rest(ms: Millis) -> String {
-    let t = from_millis(ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    let mut out = String::with_capacity(28);
+    push_rest(&mut out, ms);
+    out
+}
+
+/// Appends a datetime in the REST form without going through `format!`,
+/// since large query pages carry several per record.
+pub fn push_rest(out: &mut String, ms: Millis) {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    push_digits(out, year, 4);
+    out.push('-');
+    push_digits(out, month, 2);
+    out.push('-');
+    push_digits(out, day, 2);
+    out.push('T');
+    push_digits(out, in_day / 3_600_000, 2);
+    out.push(':');
+    push_digits(out, in_day / 60_000 % 60, 2);
+    out.push(':');
+    push_digits(out, in_day / 1000 % 60, 2);
+    out.push('.');
+    push_digits(out, in_day % 1000, 3);
+    out.push_str("+0000");
+}
+
+fn push_digits(out: &mut String, n: i64, width: u32) {
+    let mut divisor = 10i64.pow(width - 1);
+    while divisor > 0 {
+        out.push(char::from(b'0' + (n / divisor % 10) as u8));
+        divisor /= 10;
+    }
+}
+
+/// Year, month and day of a day count since the epoch (Howard Hinnant's
+/// civil-from-days algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Formats a datetime the way Bulk API 2.0 CSV results send it:
@@ -108,8 +145,14 @@ pub fn format_bulk(ms: Millis) -> String {
 
 /// Formats a date as `1999-01-31`.
 pub fn format_date(days: Days) -> String {
-    let t = from_millis(days as i64 * 86_400_000);
-    format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day())
+    let (year, month, day) = civil_from_days(days as i64);
+    let mut out = String::with_capacity(10);
+    push_digits(&mut out, year, 4);
+    out.push('-');
+    push_digits(&mut out, month, 2);
+    out.push('-');
+    push_digits(&mut out, day, 2);
+    out
 }
 
 /// Parses `YYYY-MM-DD` into days since the epoch.
@@ -172,6 +215,9 @@ mod tests {
         let d = parse_date("1999-01-31").unwrap();
         assert_eq!(format_date(d), "1999-01-31");
         assert_eq!(format_date(parse_date("1969-12-31").unwrap()), "1969-12-31");
+        assert_eq!(format_date(parse_date("2000-02-29").unwrap()), "2000-02-29");
+        let ms = parse_datetime("1999-12-31T23:59:59.999+0000").unwrap();
+        assert_eq!(format_rest(ms), "1999-12-31T23:59:59.999+0000");
     }
 
     #[test]

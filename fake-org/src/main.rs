@@ -93,12 +93,9 @@ async fn serve(args: Args, org: Org) -> anyhow::Result<()> {
     drop(stdout);
     let credentials = fake.credentials();
     log::info!(
-        "credentials: client_id={} client_secret={} username={} password={} refresh_token={}",
-        credentials.client_id,
-        credentials.client_secret,
+        "log in as `{}` with client id `{}`; the default test password and secrets are in fake-org/README.md",
         credentials.username,
-        credentials.password,
-        credentials.refresh_token
+        credentials.client_id
     );
     wait_for_signal().await?;
     log::info!("stopping");

@@ -22,6 +22,11 @@ pub struct Context<'a> {
 /// Appends a JSON string literal.
 pub fn push_str_json(out: &mut String, text: &str) {
     out.push('"');
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -52,7 +57,7 @@ pub fn push_scalar(out: &mut String, kind: FieldType, value: &Scalar<'_>) {
         }
         Scalar::DateTime(ms) => {
             out.push('"');
-            out.push_str(&clock::format_rest(*ms));
+            clock::push_rest(out, *ms);
             out.push('"');
         }
     }
@@ -88,7 +93,7 @@ fn push_field(out: &mut String, table: &Table, row: usize, field: usize) {
 }
 
 /// The parts of a compound address, in the key order Salesforce uses.
-const ADDRESS_PARTS: [(&str, &str); 8] = [
+pub const ADDRESS_PARTS: [(&str, &str); 8] = [
     ("city", "City"),
     ("country", "Country"),
     ("geocodeAccuracy", "GeocodeAccuracy"),
@@ -102,16 +107,14 @@ const ADDRESS_PARTS: [(&str, &str); 8] = [
 /// A compound address: an object of its parts, or null when all are null.
 fn push_address(out: &mut String, table: &Table, row: usize, name: &str) {
     let prefix = name.strip_suffix("Address").unwrap_or(name);
+    let fields = table.schema.address_parts(prefix);
     let parts: Vec<(&str, FieldType, Scalar<'_>)> = ADDRESS_PARTS
         .iter()
-        .map(|(key, suffix)| {
-            let field = table.schema.field_index(&format!("{prefix}{suffix}"));
+        .zip(fields)
+        .map(|((key, _), field)| {
             let kind = field.map_or(FieldType::Text, |f| table.schema.fields[f].kind);
-            (
-                *key,
-                kind,
-                field.map_or(Scalar::Null, |f| table.get(row, f)),
-            )
+            let value = field.map_or(Scalar::Null, |f| table.get(row, f));
+            (*key, kind, value)
         })
         .collect();
     if parts.iter().all(|(_, _, v)| v.is_null()) {

@@ -150,6 +150,8 @@ pub struct Schema {
     by_name: HashMap<String, usize>,
     by_relationship: HashMap<String, usize>,
     pub children: Vec<ChildRelationship>,
+    /// The part fields of each compound address, by prefix.
+    address_parts: HashMap<String, [Option<usize>; 8]>,
     describe: Value,
 }
 
@@ -171,6 +173,12 @@ impl Schema {
         self.children
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The fields holding the parts of the compound address with this
+    /// prefix, in the order of [`render::ADDRESS_PARTS`](crate::render::ADDRESS_PARTS).
+    pub fn address_parts(&self, prefix: &str) -> [Option<usize>; 8] {
+        self.address_parts.get(prefix).copied().unwrap_or([None; 8])
     }
 
     /// The describe body as served, with the API version and host filled in.
@@ -267,15 +275,37 @@ fn schema_from_describe(describe: Value, served: &[&str]) -> Schema {
         .filter(|(_, f)| f.reference_to.is_some())
         .filter_map(|(i, f)| Some((f.relationship_name.as_ref()?.to_ascii_lowercase(), i)))
         .collect();
-    Schema {
+    let mut schema = Schema {
         key_prefix: text_of(&describe["keyPrefix"]),
         children: children_from_describe(&describe, served),
         name,
         fields,
         by_name,
         by_relationship,
+        address_parts: HashMap::new(),
         describe,
-    }
+    };
+    schema.address_parts = address_parts_of(&schema);
+    schema
+}
+
+/// Finds the part fields of every compound address of a schema.
+fn address_parts_of(schema: &Schema) -> HashMap<String, [Option<usize>; 8]> {
+    schema
+        .fields
+        .iter()
+        .filter(|f| f.kind == FieldType::Address)
+        .map(|f| {
+            let prefix = f
+                .name
+                .strip_suffix("Address")
+                .unwrap_or(&f.name)
+                .to_string();
+            let parts = crate::render::ADDRESS_PARTS
+                .map(|(_, suffix)| schema.field_index(&format!("{prefix}{suffix}")));
+            (prefix, parts)
+        })
+        .collect()
 }
 
 /// Reads one field of a describe.

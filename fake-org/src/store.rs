@@ -167,6 +167,8 @@ pub struct Table {
     deleted_at: HashMap<u32, Millis>,
     id_field: usize,
     stamp_fields: [Option<usize>; 3],
+    /// `FirstName` and `LastName`, for computing Contact's `Name`.
+    name_parts: [Option<usize>; 2],
 }
 
 impl Table {
@@ -181,6 +183,7 @@ impl Table {
             deleted_at: HashMap::new(),
             id_field: schema.field_index("Id").unwrap_or(0),
             stamp_fields,
+            name_parts: ["FirstName", "LastName"].map(|name| schema.field_index(name)),
             schema,
         }
     }
@@ -197,9 +200,15 @@ impl Table {
 
     /// The row holding an id (15 or 18 characters, any case for 18).
     pub fn find(&self, id: &str) -> Option<usize> {
-        let id = crate::ids::normalize(id)?;
-        let key: [u8; 18] = id.as_bytes().try_into().ok()?;
-        let row = *self.index.get(&key)? as usize;
+        let exact = <[u8; 18]>::try_from(id.as_bytes()).ok();
+        let row = match exact.and_then(|key| self.index.get(&key)) {
+            Some(row) => *row as usize,
+            None => {
+                let id = crate::ids::normalize(id)?;
+                let key: [u8; 18] = id.as_bytes().try_into().ok()?;
+                *self.index.get(&key)? as usize
+            }
+        };
         (self.states[row] != RowState::Gone).then_some(row)
     }
 
@@ -231,14 +240,6 @@ impl Table {
             Computed::IsDeleted => Scalar::Bool(self.states[row] != RowState::Live),
             Computed::PersonName => self.person_name(row),
             Computed::Address | Computed::Location => Scalar::Null,
-        }
-    }
-
-    /// Reads a field by name; `Null` when the schema lacks it.
-    pub fn get_named(&self, row: usize, name: &str) -> Scalar<'_> {
-        match self.schema.field_index(name) {
-            Some(field) => self.get(row, field),
-            None => Scalar::Null,
         }
     }
 
@@ -307,8 +308,9 @@ impl Table {
 
     /// Contact's `Name`: the first name (when any) and the last name.
     fn person_name(&self, row: usize) -> Scalar<'_> {
-        let first = self.get_named(row, "FirstName");
-        let last = self.get_named(row, "LastName");
+        let read = |field: Option<usize>| field.map_or(Scalar::Null, |f| self.get(row, f));
+        let first = read(self.name_parts[0]);
+        let last = read(self.name_parts[1]);
         match (first, last) {
             (Scalar::Text(f), Scalar::Text(l)) => Scalar::Text(Cow::Owned(format!("{f} {l}"))),
             (Scalar::Null, Scalar::Text(l)) => Scalar::Text(l),
