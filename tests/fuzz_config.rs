@@ -64,7 +64,7 @@ fn every_corpus_file_loads_or_fails_cleanly() {
     for (path, text) in corpus() {
         let result = Config::parse(&path, &text);
         if path.ends_with("hostile.toml") {
-            let e = result.err().expect("the hostile file is refused");
+            let e = result.expect_err("the hostile file is refused");
             assert!(!e.to_string().contains("never echoed"), "{e}");
         } else if let Err(e) = result {
             panic!("`{}` is refused: {e}", path.display());
