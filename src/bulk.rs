@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use log::debug;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Number, Value};
 
 use crate::config::{FieldSource, TypeConfig, ValueKind};
@@ -163,7 +164,7 @@ async fn columns(client: &Arc<Client>, t: &TypeConfig, query: &str) -> Result<Ve
 }
 
 /// Turns a CSV page into records shaped like a REST query's.
-fn parse_csv(body: &[u8], columns: &[Column], sobject: &str) -> Result<Vec<Value>> {
+fn parse_csv(body: &[u8], columns: &[Column], sobject: &str) -> Result<Vec<Box<RawValue>>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(body);
@@ -186,7 +187,7 @@ fn parse_csv(body: &[u8], columns: &[Column], sobject: &str) -> Result<Vec<Value
             })?;
             insert_path(&mut record, &column.path, value);
         }
-        records.push(Value::Object(record));
+        records.push(serde_json::value::to_raw_value(&record).context("encoding a CSV row")?);
     }
     Ok(records)
 }
@@ -271,8 +272,9 @@ mod tests {
         let body = b"\"Id\",\"SystemModstamp\",\"Account.Name\",\"Newsletter__c\",\"Score__c\",\"NumberOfEmployees\"\n\
 \"003000000000001AAA\",\"2024-01-31T12:34:56.000Z\",\"Acme \"\"Ltd\"\"\",\"true\",\"12.5\",\"\"\n";
         let records = parse_csv(body, &columns, "Contact").unwrap();
+        let first: Value = serde_json::from_str(records[0].get()).unwrap();
         assert_eq!(
-            records[0],
+            first,
             json!({
                 "attributes": {"type": "Contact"},
                 "Id": "003000000000001AAA",

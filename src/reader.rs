@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use log::{debug, info};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -32,8 +33,8 @@ const MAX_SPLITS: u32 = 8;
 
 /// Records on their way from the reader to the stage.
 pub struct Page {
-    /// The records, as Salesforce sent them.
-    pub records: Vec<Value>,
+    /// The records, as Salesforce sent them, still unparsed.
+    pub records: Vec<Box<RawValue>>,
 }
 
 /// What a read asks for.
@@ -156,7 +157,7 @@ async fn read_range(
     };
     debug!("{}: {soql}", job.t.name);
     let mut number = 1;
-    let mut result = client.query(&soql, false).await;
+    let mut result = client.query_raw(&soql, false).await;
     loop {
         let page = match result {
             Ok(page) => page,
@@ -179,7 +180,7 @@ async fn read_range(
             return Ok(RangeEnd::Done);
         };
         number += 1;
-        result = client.query_more(&next).await;
+        result = client.query_more_raw(&next).await;
     }
 }
 

@@ -7,6 +7,7 @@
 //! short write transaction that also runs the missing step. A failed read
 //! leaves the catalog as it was for that type.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,7 +31,7 @@ use crate::salesforce::{Client, SfError};
 use crate::soql::{self, Filter};
 
 /// Pages that may wait between the readers and the writer.
-const PAGES_IN_FLIGHT: usize = 4;
+const PAGES_IN_FLIGHT: usize = 2;
 /// Ids per `Id IN (...)` query: well inside the URL length limit.
 const IDS_PER_QUERY: usize = 200;
 
@@ -344,7 +345,7 @@ impl Syncer<'_> {
                     .query(&soql::select(t, &Filter::Ids(&ids)), false),
             )?;
             loop {
-                stage_records(t, stage, &page.records)?;
+                stage_records(t, stage, &page.records, &mut ReadState::none())?;
                 match page.next_records_url.filter(|_| !page.done) {
                     Some(next) => page = self.runtime.block_on(self.client.query_more(&next))?,
                     None => break,
@@ -384,7 +385,7 @@ impl Syncer<'_> {
         picklist::watch(self.catalog, t)?;
         let found = !page.records.is_empty();
         let scope = if found {
-            stage_records(t, &mut stage, &page.records)?;
+            stage_records(t, &mut stage, &page.records, &mut ReadState::none())?;
             MissingScope::None
         } else {
             MissingScope::Ids(vec![id.to_string()])
@@ -404,6 +405,8 @@ impl Syncer<'_> {
 }
 
 /// Stages what arrives on `rx` until the sender is done or sends an error.
+/// Records are parsed here, one at a time, so a page waiting in the
+/// channel costs only its raw text.
 fn drain(
     mut rx: mpsc::Receiver<Result<reader::Page>>,
     want: Want,
@@ -419,8 +422,17 @@ fn drain(
             continue;
         }
         read.done += page.records.len() as u64;
-        read.note_stamps(&page.records);
-        stage_records(t, stage, &page.records)?;
+        let values =
+            page.records
+                .iter()
+                .filter_map(|raw| match serde_json::from_str::<Value>(raw.get()) {
+                    Ok(value) => Some(value),
+                    Err(e) => {
+                        warn!("{}: skipping a record that is not valid JSON: {e}", t.name);
+                        None
+                    }
+                });
+        stage_records(t, stage, values, read)?;
         progress.records(read.done, read.total.max(read.done));
     }
     Ok(())
@@ -443,25 +455,36 @@ struct ReadState {
 }
 
 impl ReadState {
-    /// Raises the watermark to the highest stamp of `records`. Salesforce
-    /// writes every stamp in UTC with the same width, so text order is time order.
-    fn note_stamps(&mut self, records: &[Value]) {
-        for stamp in records
-            .iter()
-            .filter_map(|r| r.get("SystemModstamp").and_then(Value::as_str))
-        {
-            if self.watermark.as_deref().is_none_or(|w| stamp > w) {
-                self.watermark = Some(stamp.to_string());
-            }
+    /// A state for reads that keep no watermark, such as one record's.
+    fn none() -> ReadState {
+        ReadState {
+            watermark: None,
+            done: 0,
+            total: 0,
+        }
+    }
+
+    /// Raises the watermark to `stamp` if it is higher. Salesforce writes
+    /// every stamp in UTC with the same width, so text order is time order.
+    fn note_stamp(&mut self, stamp: &str) {
+        if self.watermark.as_deref().is_none_or(|w| stamp > w) {
+            self.watermark = Some(stamp.to_string());
         }
     }
 }
 
+/// Just the id of a record, borrowed from its raw text.
+#[derive(serde::Deserialize)]
+struct IdOnly<'a> {
+    #[serde(rename = "Id", borrow)]
+    id: Option<&'a str>,
+}
+
 /// The ids of an id-only page.
-fn page_ids(records: &[Value]) -> Vec<String> {
+fn page_ids(records: &[Box<serde_json::value::RawValue>]) -> Vec<String> {
     records
         .iter()
-        .filter_map(|r| r.get("Id").and_then(Value::as_str))
+        .filter_map(|raw| serde_json::from_str::<IdOnly<'_>>(raw.get()).ok()?.id)
         .filter_map(|id| SfId::parse(id).ok())
         .map(|id| id.to_string())
         .collect()
@@ -470,12 +493,20 @@ fn page_ids(records: &[Value]) -> Vec<String> {
 /// Maps a page of records and stages them. A record that cannot be mapped
 /// is logged and skipped, but still counts as seen so the missing step
 /// leaves its item alone.
-fn stage_records(t: &TypeConfig, stage: &mut Stage<'_>, records: &[Value]) -> Result<()> {
-    let mut items = Vec::with_capacity(records.len());
+fn stage_records<R: Borrow<Value>>(
+    t: &TypeConfig,
+    stage: &mut Stage<'_>,
+    records: impl IntoIterator<Item = R>,
+    read: &mut ReadState,
+) -> Result<()> {
+    let mut items = Vec::new();
     let mut unusable = Vec::new();
     for record in records {
-        match mapping::map_record(t, record) {
+        match mapping::map_record(t, record.borrow()) {
             Ok(mapped) => {
+                if let Some(stamp) = &mapped.modstamp {
+                    read.note_stamp(stamp);
+                }
                 picklist::check_mapped(t, &mapped.fields);
                 items.push(item(mapped));
             }
