@@ -1,5 +1,6 @@
 //! sfsync keeps a local SQLite catalog in step with a Salesforce org.
 
+pub mod bulk;
 pub mod catalog;
 pub mod check;
 pub mod cli;
@@ -13,10 +14,9 @@ pub mod lock;
 pub mod mapping;
 pub mod output;
 pub mod picklist;
+pub mod reader;
 pub mod salesforce;
 pub mod serve;
 pub mod soql;
 pub mod status;
 pub mod sync;
-pub mod reader;
-pub mod bulk;
