@@ -4,7 +4,9 @@
 //! [`FakeOrg`] serves it on `127.0.0.1` with OAuth2, SOQL queries with
 //! paging, retrieve, describe, `updated/`/`deleted/` and Bulk API 2.0
 //! query jobs, and lets tests change records, move the org clock, expire
-//! tokens and inject faults while it runs.
+//! tokens and inject faults while it runs. [`FakeOrg::spawn_tls`] serves
+//! the same over HTTPS with a certificate made at start, for clients that
+//! insist on https.
 //!
 //! ```no_run
 //! let org = fake_org::FakeOrg::spawn(fake_org::Org::generate(&Default::default()))?;
@@ -22,6 +24,7 @@ mod schema;
 mod server;
 mod soql;
 mod store;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -44,6 +47,7 @@ use server::{lock, Shared};
 pub struct FakeOrg {
     shared: Arc<Shared>,
     base_url: String,
+    ca_pem: Option<String>,
     stop: watch::Sender<bool>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -52,20 +56,38 @@ impl FakeOrg {
     /// Starts a server on `127.0.0.1:0` on its own runtime, in background
     /// threads; usable from plain `#[test]` functions.
     pub fn spawn(org: Org) -> anyhow::Result<FakeOrg> {
+        FakeOrg::spawn_with(org, false)
+    }
+
+    /// Like [`spawn`](FakeOrg::spawn), over HTTPS: `base_url` is
+    /// `https://127.0.0.1:PORT` and [`ca_pem`](FakeOrg::ca_pem) is the
+    /// certificate to trust.
+    pub fn spawn_tls(org: Org) -> anyhow::Result<FakeOrg> {
+        FakeOrg::spawn_with(org, true)
+    }
+
+    fn spawn_with(org: Org, tls: bool) -> anyhow::Result<FakeOrg> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fake-org")
             .enable_all()
             .build()
             .context("starting the fake org runtime")?;
-        let mut fake = runtime.block_on(FakeOrg::start(org))?;
+        let addr = loopback_any_port();
+        let credentials = Credentials::default();
+        let mut fake = runtime.block_on(FakeOrg::listen(addr, org, credentials, tls))?;
         fake.runtime = Some(runtime);
         Ok(fake)
     }
 
     /// Starts a server on `127.0.0.1:0` inside the current tokio runtime.
     pub async fn start(org: Org) -> anyhow::Result<FakeOrg> {
-        FakeOrg::start_on("127.0.0.1:0".parse()?, org, Credentials::default()).await
+        FakeOrg::start_on(loopback_any_port(), org, Credentials::default()).await
+    }
+
+    /// Like [`start`](FakeOrg::start), over HTTPS.
+    pub async fn start_tls(org: Org) -> anyhow::Result<FakeOrg> {
+        FakeOrg::start_tls_on(loopback_any_port(), org, Credentials::default()).await
     }
 
     /// Starts a server on a given address with given credentials, inside
@@ -75,28 +97,60 @@ impl FakeOrg {
         org: Org,
         credentials: Credentials,
     ) -> anyhow::Result<FakeOrg> {
+        FakeOrg::listen(addr, org, credentials, false).await
+    }
+
+    /// Like [`start_on`](FakeOrg::start_on), over HTTPS with a new
+    /// certificate valid for `127.0.0.1` and `localhost`.
+    pub async fn start_tls_on(
+        addr: SocketAddr,
+        org: Org,
+        credentials: Credentials,
+    ) -> anyhow::Result<FakeOrg> {
+        FakeOrg::listen(addr, org, credentials, true).await
+    }
+
+    async fn listen(
+        addr: SocketAddr,
+        org: Org,
+        credentials: Credentials,
+        tls: bool,
+    ) -> anyhow::Result<FakeOrg> {
+        let tls = match tls {
+            true => Some(tls::Tls::generate().context("making the TLS certificate")?),
+            false => None,
+        };
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding `{addr}`"))?;
         let local = listener.local_addr().context("reading the bound address")?;
-        let base_url = format!("http://{local}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{local}");
         let shared = Arc::new(Shared::new(org, credentials));
         let _ = shared.base_url.set(base_url.clone());
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(server::serve(listener, shared.clone(), stopped));
+        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        tokio::spawn(server::serve(listener, shared.clone(), acceptor, stopped));
         log::info!("fake org listening on {base_url}");
         Ok(FakeOrg {
             shared,
             base_url,
+            ca_pem: tls.map(|t| t.ca_pem),
             stop,
             runtime: None,
         })
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash; both the login and the
-    /// instance URL.
+    /// `http://127.0.0.1:PORT` (`https://` over TLS), no trailing slash;
+    /// both the login and the instance URL.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// The PEM of the certificate authority a client must trust to reach
+    /// a TLS fake org; `None` for plain HTTP.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The credentials the token endpoint accepts.
@@ -277,6 +331,11 @@ impl FakeOrg {
             .unwrap_or_else(|e| e.into_inner())
             .ids(sobject)
     }
+}
+
+/// `127.0.0.1:0`: loopback, any free port.
+fn loopback_any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 impl Drop for FakeOrg {

@@ -1,5 +1,6 @@
 //! The `fake-org` binary: serves a simulated org until SIGTERM or SIGINT.
-//! The first stdout line is the base URL; logs go to stderr.
+//! The first stdout line is the base URL; logs go to stderr. With `--tls`
+//! the certificate to trust is written to `--ca-out` before that line.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -41,6 +42,12 @@ struct Args {
     /// Delay every response by this many milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Serve HTTPS with a certificate made at start.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: write the certificate to trust (PEM) to this file.
+    #[arg(long, requires = "tls")]
+    ca_out: Option<PathBuf>,
 }
 
 fn main() {
@@ -82,7 +89,14 @@ fn load_org(args: &Args) -> anyhow::Result<Org> {
 }
 
 async fn serve(args: Args, org: Org) -> anyhow::Result<()> {
-    let fake = FakeOrg::start_on(args.listen, org, Credentials::default()).await?;
+    let fake = match args.tls {
+        true => FakeOrg::start_tls_on(args.listen, org, Credentials::default()).await?,
+        false => FakeOrg::start_on(args.listen, org, Credentials::default()).await?,
+    };
+    if let (Some(path), Some(pem)) = (&args.ca_out, fake.ca_pem()) {
+        std::fs::write(path, pem)
+            .with_context(|| format!("writing the certificate to `{}`", path.display()))?;
+    }
     if let Some(n) = args.page_size {
         fake.set_page_size(n);
     }

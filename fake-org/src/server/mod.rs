@@ -28,6 +28,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 pub use oauth::{
     expire_after, expire_all, Credentials, JWT_TEST_PRIVATE_KEY_PEM, JWT_TEST_PUBLIC_KEY_PEM,
@@ -427,17 +428,21 @@ impl http_body::Body for TruncatedBody {
     }
 }
 
-/// Serves the org on a bound listener until `stop` flips to true.
+/// Serves the org on a bound listener until `stop` flips to true; over
+/// TLS when given an acceptor.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let app = router(shared);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => spawn_connection(stream, app.clone(), stop.clone()),
+                Ok((stream, _)) => {
+                    spawn_connection(stream, app.clone(), tls.clone(), stop.clone());
+                }
                 Err(e) => log::warn!("accepting a connection: {e}"),
             },
             _ = stop.changed() => break,
@@ -446,7 +451,14 @@ pub(crate) async fn serve(
 }
 
 /// Serves one connection, giving each request a handle that can cut it.
-fn spawn_connection(stream: TcpStream, app: Router, mut stop: watch::Receiver<bool>) {
+/// The handle holds the TCP socket itself, so a fault cuts a TLS
+/// connection just as it cuts a plain one.
+fn spawn_connection(
+    stream: TcpStream,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+) {
     let (stream, killer) = match split_killer(stream) {
         Ok(pair) => pair,
         Err(e) => {
@@ -464,15 +476,31 @@ fn spawn_connection(stream: TcpStream, app: Router, mut stop: watch::Receiver<bo
             }
         });
     tokio::spawn(async move {
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
-        tokio::select! {
-            result = connection => if let Err(e) = result {
-                log::debug!("connection ended: {e}");
-            },
-            _ = stop.changed() => {}
+        let Some(acceptor) = tls else {
+            return serve_connection(stream, service, stop).await;
+        };
+        match acceptor.accept(stream).await {
+            Ok(stream) => serve_connection(stream, service, stop).await,
+            Err(e) => log::debug!("TLS handshake failed: {e}"),
         }
     });
+}
+
+/// Runs HTTP/1.1 on one connection until it ends or the server stops.
+async fn serve_connection<I, S>(io: I, service: S, mut stop: watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io = hyper_util::rt::TokioIo::new(io);
+    let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    tokio::select! {
+        result = connection => if let Err(e) = result {
+            log::debug!("connection ended: {e}");
+        },
+        _ = stop.changed() => {}
+    }
 }
 
 /// Keeps a duplicate of the socket so a fault can shut it down.

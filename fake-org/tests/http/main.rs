@@ -8,3 +8,4 @@ mod faults;
 mod oauth;
 mod query;
 mod sobjects;
+mod tls;
