@@ -126,4 +126,7 @@ pub struct LoggedRequest {
     /// True for data API calls (under `/services/data/`), the ones counted
     /// in `Sforce-Limit-Info`.
     pub api_call: bool,
+    /// Bytes of the response body sent (before any transport encryption);
+    /// 0 for a dropped connection or a body cut by a fault.
+    pub body_bytes: u64,
 }

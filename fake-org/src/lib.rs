@@ -165,6 +165,14 @@ impl FakeOrg {
         self.shared.set_page_size(n);
     }
 
+    /// Pages child subquery results: a parent's child list longer than `n`
+    /// comes back with its first `n` records, `done: false` and a
+    /// `nextRecordsUrl` serving the rest, as Salesforce does. By default
+    /// child lists are never paged.
+    pub fn set_child_page_size(&self, n: usize) {
+        self.shared.set_child_page_size(n);
+    }
+
     /// Delays every response (not control requests) by `d`.
     pub fn set_latency(&self, d: Duration) {
         self.shared.set_latency(d);
@@ -306,6 +314,13 @@ impl FakeOrg {
     /// last [`clear_log`](FakeOrg::clear_log).
     pub fn api_calls(&self) -> usize {
         self.shared.api_calls.load(Ordering::SeqCst)
+    }
+
+    /// Response body bytes of the data API requests since the start or the
+    /// last [`clear_log`](FakeOrg::clear_log): what a client downloaded,
+    /// before TLS.
+    pub fn data_bytes(&self) -> u64 {
+        self.shared.data_bytes()
     }
 
     /// Empties the request log and resets the API call count.

@@ -136,6 +136,11 @@ fn push_address(out: &mut String, table: &Table, row: usize, name: &str) {
 /// child subquery of a plan.
 pub struct ChildIndex {
     by_parent: Vec<HashMap<String, Vec<u32>>>,
+    /// Where the rest of each over-long child list is served, by slot and
+    /// parent id.
+    next_urls: Vec<HashMap<String, String>>,
+    /// How many children a parent's list carries inline.
+    page_size: usize,
 }
 
 impl ChildIndex {
@@ -146,19 +151,47 @@ impl ChildIndex {
         parents: &[u32],
         columns: &[Column],
     ) -> ChildIndex {
-        let children = columns.iter().filter_map(|c| match c {
-            Column::Child(child) => Some(child),
-            _ => None,
-        });
         let ids: std::collections::HashSet<String> = parents
             .iter()
             .map(|&r| table.id(r as usize).into_owned())
             .collect();
-        let by_parent = children
+        let by_parent: Vec<_> = child_plans(columns)
             .map(|child| group_children(ctx, child, &ids))
             .collect();
-        ChildIndex { by_parent }
+        ChildIndex {
+            next_urls: vec![HashMap::new(); by_parent.len()],
+            by_parent,
+            page_size: usize::MAX,
+        }
     }
+
+    /// Cuts every child list longer than `size` to its first `size`
+    /// records; `open` gets the child plan and the whole list and returns
+    /// the `nextRecordsUrl` that serves the rest.
+    pub fn page(
+        &mut self,
+        size: usize,
+        columns: &[Column],
+        mut open: impl FnMut(&ChildPlan, Vec<u32>) -> String,
+    ) {
+        self.page_size = size;
+        for (slot, child) in child_plans(columns).enumerate() {
+            for (parent, rows) in &self.by_parent[slot] {
+                if rows.len() > size {
+                    let url = open(child, rows.clone());
+                    self.next_urls[slot].insert(parent.clone(), url);
+                }
+            }
+        }
+    }
+}
+
+/// The child subqueries of a plan, in SELECT order.
+fn child_plans(columns: &[Column]) -> impl Iterator<Item = &ChildPlan> {
+    columns.iter().filter_map(|c| match c {
+        Column::Child(child) => Some(child.as_ref()),
+        _ => None,
+    })
 }
 
 /// The matching children of each parent id, filtered, ordered and limited.
@@ -223,9 +256,14 @@ pub fn push_record(
             Column::Child(child) => {
                 push_str_json(out, &child.relationship);
                 out.push(':');
-                let rows =
-                    children.and_then(|c| c.by_parent[child_slot].get(table.id(row).as_ref()));
-                push_child_result(out, ctx, child, rows.map(Vec::as_slice).unwrap_or(&[]));
+                let id = table.id(row);
+                let rows = children.and_then(|c| c.by_parent[child_slot].get(id.as_ref()));
+                let rows = rows.map(Vec::as_slice).unwrap_or(&[]);
+                let next = children.and_then(|c| {
+                    let url = c.next_urls[child_slot].get(id.as_ref())?;
+                    Some((url.as_str(), c.page_size))
+                });
+                push_child_result(out, ctx, child, rows, next);
                 child_slot += 1;
             }
         }
@@ -251,8 +289,16 @@ fn push_parent(
     }
 }
 
-/// A child subquery's nested query result, or null when empty.
-fn push_child_result(out: &mut String, ctx: &Context<'_>, child: &ChildPlan, rows: &[u32]) {
+/// A child subquery's nested query result, or null when empty. With
+/// `next`, only the first page of the list is inline and the result points
+/// at the rest.
+fn push_child_result(
+    out: &mut String,
+    ctx: &Context<'_>,
+    child: &ChildPlan,
+    rows: &[u32],
+    next: Option<(&str, usize)>,
+) {
     let Some(table) = ctx
         .store
         .table(&child.plan.schema.name)
@@ -261,12 +307,20 @@ fn push_child_result(out: &mut String, ctx: &Context<'_>, child: &ChildPlan, row
         out.push_str("null");
         return;
     };
-    let _ = write!(
-        out,
-        "{{\"totalSize\":{},\"done\":true,\"records\":[",
-        rows.len()
-    );
-    for (i, &row) in rows.iter().enumerate() {
+    let _ = write!(out, "{{\"totalSize\":{},", rows.len());
+    let inline = match next {
+        Some((url, size)) => {
+            out.push_str("\"done\":false,\"nextRecordsUrl\":");
+            push_str_json(out, url);
+            &rows[..size.min(rows.len())]
+        }
+        None => {
+            out.push_str("\"done\":true");
+            rows
+        }
+    };
+    out.push_str(",\"records\":[");
+    for (i, &row) in inline.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }

@@ -84,6 +84,19 @@ impl Shared {
         lock(&self.settings).page_size = Some(n.max(1));
     }
 
+    /// Response body bytes of the data requests in the log.
+    pub fn data_bytes(&self) -> u64 {
+        lock(&self.log)
+            .iter()
+            .filter(|r| r.api_call)
+            .map(|r| r.body_bytes)
+            .sum()
+    }
+
+    pub fn set_child_page_size(&self, n: usize) {
+        lock(&self.settings).child_page_size = Some(n.max(1));
+    }
+
     pub fn set_latency(&self, d: Duration) {
         lock(&self.settings).latency = d;
     }
@@ -115,6 +128,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/__fake/faults", post(add_fault).delete(clear_faults))
         .route("/__fake/latency", put(set_latency))
         .route("/__fake/page-size", put(set_page_size))
+        .route("/__fake/child-page-size", put(set_child_page_size))
         .route("/__fake/api-limit", put(set_api_limit))
         .route("/__fake/tokens/expire", post(expire_tokens))
         .route(
@@ -284,6 +298,14 @@ async fn set_page_size(State(shared): State<Arc<Shared>>, Json(body): Json<Size>
     StatusCode::NO_CONTENT.into_response()
 }
 
+async fn set_child_page_size(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<Size>,
+) -> Response {
+    shared.set_child_page_size(body.size);
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn set_api_limit(State(shared): State<Arc<Shared>>, Json(body): Json<Size>) -> Response {
     shared.set_api_limit(body.size);
     StatusCode::NO_CONTENT.into_response()
@@ -314,7 +336,11 @@ async fn clear_requests(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn api_calls(State(shared): State<Arc<Shared>>) -> Response {
-    Json(json!({"count": shared.api_calls.load(Ordering::SeqCst)})).into_response()
+    Json(json!({
+        "count": shared.api_calls.load(Ordering::SeqCst),
+        "bytes": shared.data_bytes(),
+    }))
+    .into_response()
 }
 
 async fn get_clock(State(shared): State<Arc<Shared>>) -> Response {

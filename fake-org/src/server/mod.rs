@@ -61,6 +61,9 @@ pub(crate) struct Shared {
 pub(crate) struct Settings {
     /// Server-side cap on page sizes (REST query pages and Bulk results).
     pub page_size: Option<usize>,
+    /// Child subquery lists longer than this come back in pages of it,
+    /// the rest behind a `nextRecordsUrl`; `None` never pages them.
+    pub child_page_size: Option<usize>,
     pub latency: Duration,
     /// The daily API request allowance reported in `Sforce-Limit-Info`.
     pub api_limit: usize,
@@ -92,6 +95,7 @@ impl Shared {
             org_id,
             settings: Mutex::new(Settings {
                 page_size: None,
+                child_page_size: None,
                 latency: Duration::ZERO,
                 api_limit: 100_000,
             }),
@@ -282,9 +286,9 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
         Some(fault) => apply_fault(&shared, fault, endpoint, request, next).await,
         None => admit(&shared, endpoint, request, next).await,
     };
-    let status = match response.extensions().get::<Dropped>() {
-        Some(_) => 0,
-        None => response.status().as_u16(),
+    let (status, body_bytes) = match response.extensions().get::<Dropped>() {
+        Some(_) => (0, 0),
+        None => (response.status().as_u16(), body_size(&response)),
     };
     add_limit_info(&shared, &mut response);
     lock(&shared.log).push(LoggedRequest {
@@ -293,8 +297,17 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
         query,
         status,
         api_call: endpoint == Endpoint::Data,
+        body_bytes,
     });
     response
+}
+
+/// The length of a body known in advance, as every rendered answer is;
+/// 0 for one that streams (a truncating fault).
+fn body_size(response: &Response) -> u64 {
+    http_body::Body::size_hint(response.body())
+        .exact()
+        .unwrap_or(0)
 }
 
 /// Marks a response whose connection was cut instead.

@@ -17,6 +17,9 @@ use crate::soql::{self, Plan};
 /// Open query cursors; Salesforce keeps a handful per user and times idle
 /// ones out.
 const MAX_CURSORS: usize = 10;
+/// Open cursors over the rest of child subquery lists; one query page can
+/// open hundreds, so they are kept apart from the query cursors.
+const MAX_CHILD_CURSORS: usize = 10_000;
 /// Idle time after which a locator stops working.
 const CURSOR_IDLE_MS: Millis = 15 * 60 * 1000;
 /// Page size bounds for `Sforce-Query-Options: batchSize=N`.
@@ -38,21 +41,41 @@ pub(crate) struct Cursor {
 pub(crate) struct Cursors {
     open: HashMap<String, Cursor>,
     order: VecDeque<String>,
+    child_order: VecDeque<String>,
     next: u64,
 }
 
 impl Cursors {
+    /// Opens a query cursor, dropping the oldest beyond the limit.
     fn add(&mut self, cursor: Cursor, pod: &str) -> String {
+        let id = self.insert(cursor, pod);
+        self.order.push_back(id.clone());
+        evict(&mut self.open, &mut self.order, MAX_CURSORS);
+        id
+    }
+
+    /// Opens a cursor over the rest of one child list.
+    fn add_child(&mut self, cursor: Cursor, pod: &str) -> String {
+        let id = self.insert(cursor, pod);
+        self.child_order.push_back(id.clone());
+        evict(&mut self.open, &mut self.child_order, MAX_CHILD_CURSORS);
+        id
+    }
+
+    fn insert(&mut self, cursor: Cursor, pod: &str) -> String {
         self.next += 1;
         let id = crate::ids::make_id("01g", pod, self.next);
         self.open.insert(id.clone(), cursor);
-        self.order.push_back(id.clone());
-        while self.order.len() > MAX_CURSORS {
-            if let Some(old) = self.order.pop_front() {
-                self.open.remove(&old);
-            }
-        }
         id
+    }
+}
+
+/// Closes the oldest cursors of `order` until at most `max` are open.
+fn evict(open: &mut HashMap<String, Cursor>, order: &mut VecDeque<String>, max: usize) {
+    while order.len() > max {
+        if let Some(old) = order.pop_front() {
+            open.remove(&old);
+        }
     }
 }
 
@@ -120,13 +143,13 @@ fn run_query(
     if cursor.rows.len() <= page_size {
         return json_text(
             StatusCode::OK,
-            render_page(&org.store, &cursor, 0, version, ""),
+            render_page(shared, &org.store, &cursor, 0, version, ""),
         );
     }
     let id = lock(&shared.cursors).add(cursor.clone(), &org.store.pod);
     json_text(
         StatusCode::OK,
-        render_page(&org.store, &cursor, 0, version, &id),
+        render_page(shared, &org.store, &cursor, 0, version, &id),
     )
 }
 
@@ -167,7 +190,7 @@ pub async fn next_page(
     let org = shared.org.read().unwrap_or_else(|e| e.into_inner());
     json_text(
         StatusCode::OK,
-        render_page(&org.store, &cursor, offset, &version, id),
+        render_page(&shared, &org.store, &cursor, offset, &version, id),
     )
 }
 
@@ -194,6 +217,7 @@ fn page_size(shared: &Shared, hint: Option<usize>) -> usize {
 /// Renders the page starting at `offset`; `cursor_id` names the locator
 /// of the following page, if any.
 fn render_page(
+    shared: &Shared,
     store: &crate::store::Store,
     cursor: &Cursor,
     offset: usize,
@@ -229,7 +253,7 @@ fn render_page(
     let children = cursor
         .plan
         .has_subquery
-        .then(|| ChildIndex::build(&ctx, table, page, &cursor.plan.columns));
+        .then(|| index_children(shared, &ctx, table, page, cursor));
     for (i, &row) in page.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -245,4 +269,33 @@ fn render_page(
     }
     out.push_str("]}");
     out
+}
+
+/// The children of one page's parents, with over-long child lists cut to
+/// the child page size and cursors opened for the rest.
+fn index_children(
+    shared: &Shared,
+    ctx: &Context<'_>,
+    table: &crate::store::Table,
+    page: &[u32],
+    cursor: &Cursor,
+) -> ChildIndex {
+    let columns = &cursor.plan.columns;
+    let mut index = ChildIndex::build(ctx, table, page, columns);
+    let Some(size) = shared.settings().child_page_size else {
+        return index;
+    };
+    let endpoint = if cursor.all_rows { "queryAll" } else { "query" };
+    index.page(size, columns, |child, rows| {
+        let rest = Cursor {
+            plan: Arc::new(child.plan.clone()),
+            rows: Arc::new(rows),
+            all_rows: cursor.all_rows,
+            page_size: size,
+            last_used: shared.clock.now(),
+        };
+        let id = lock(&shared.cursors).add_child(rest, &ctx.store.pod);
+        format!("/services/data/{}/{endpoint}/{id}-{size}", ctx.version)
+    });
+    index
 }

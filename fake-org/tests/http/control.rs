@@ -224,3 +224,51 @@ fn the_binary_prints_its_url_and_stops_on_sigterm() {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test]
+async fn the_log_counts_the_bytes_of_data_answers() {
+    let s = Session::start().await;
+    let token_bytes = s.org.data_bytes();
+    assert_eq!(token_bytes, 0, "logging in is not a data request");
+    let body = s
+        .query("SELECT Id, Name FROM Contact")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let sobjects = s.get(&format!("{V}/sobjects")).await.bytes().await.unwrap();
+    let logged: Vec<u64> = s.org.requests().iter().map(|r| r.body_bytes).collect();
+    assert_eq!(&logged[1..], [body.len() as u64, sobjects.len() as u64]);
+    assert_eq!(s.org.data_bytes(), (body.len() + sobjects.len()) as u64);
+
+    let calls: Value = s
+        .client
+        .get(s.url("/__fake/api-calls"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calls, json!({"count": 2, "bytes": s.org.data_bytes()}));
+}
+
+#[tokio::test]
+async fn the_child_page_size_is_set_over_http() {
+    let s = Session::start().await;
+    let status = s
+        .client
+        .put(s.url("/__fake/child-page-size"))
+        .json(&json!({"size": 1}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    let page = s
+        .query_json("SELECT Id, (SELECT Id FROM Contacts) FROM Account")
+        .await;
+    let children = &page["records"][0]["Contacts"];
+    assert_eq!(children["done"], false, "{children}");
+    assert_eq!(children["records"].as_array().unwrap().len(), 1);
+}

@@ -141,6 +141,51 @@ async fn parents_nest_and_children_come_as_query_results() {
 }
 
 #[tokio::test]
+async fn long_child_lists_page_behind_their_own_next_records_url() {
+    let s = Session::start().await;
+    s.org.set_child_page_size(7);
+    let first = s
+        .query_json("SELECT Id, (SELECT Id FROM Contacts ORDER BY Id) FROM Account")
+        .await;
+    let (accounts, _) = all_pages(&s, first).await;
+
+    let mut expected: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for contact in s.org.records("Contact") {
+        if let Some(account) = contact["AccountId"].as_str() {
+            let id = contact["Id"].as_str().unwrap().to_string();
+            expected.entry(account.to_string()).or_default().push(id);
+        }
+    }
+    let mut paged = 0;
+    for account in &accounts {
+        let id = account["Id"].as_str().unwrap();
+        let mut want = expected.remove(id).unwrap_or_default();
+        // SOQL sorts text without regard to case.
+        want.sort_by_key(|id| id.to_ascii_lowercase());
+        let children = &account["Contacts"];
+        if want.is_empty() {
+            assert!(children.is_null(), "{children}");
+            continue;
+        }
+        assert_eq!(children["totalSize"], want.len());
+        let inline = children["records"].as_array().unwrap().len();
+        if want.len() > 7 {
+            assert_eq!((children["done"].clone(), inline), (json!(false), 7));
+            paged += 1;
+        } else {
+            assert_eq!(
+                (children["done"].clone(), inline),
+                (json!(true), want.len())
+            );
+        }
+        let (records, _) = all_pages(&s, children.clone()).await;
+        let got: Vec<&str> = records.iter().map(|r| r["Id"].as_str().unwrap()).collect();
+        assert_eq!(got, want, "children of `{id}`, in order, each once");
+    }
+    assert!(paged > 10, "most accounts have more than 7 contacts");
+}
+
+#[tokio::test]
 async fn count_returns_only_the_total() {
     let s = Session::start().await;
     let page = s

@@ -1,0 +1,76 @@
+//! Child relationships whose lists Salesforce pages: every child row must
+//! reach the catalog, however many pages its list is cut into.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{stderr, Env};
+use fake_org::{GenSpec, Org};
+use serde_json::Value;
+
+/// Contacts with about ten opportunity contact roles each.
+fn env_with_many_roles() -> Env {
+    Env::with_org(Org::generate(&GenSpec {
+        seed: 5,
+        accounts: 10,
+        contacts: 60,
+        opportunities: 40,
+        contact_roles: 600,
+    }))
+}
+
+/// The org's role ids per contact.
+fn roles_by_contact(env: &Env) -> HashMap<String, Vec<String>> {
+    let mut roles: HashMap<String, Vec<String>> = HashMap::new();
+    for role in env.org.records("OpportunityContactRole") {
+        let (Some(contact), Some(id)) = (role["ContactId"].as_str(), role["Id"].as_str()) else {
+            continue;
+        };
+        roles
+            .entry(contact.to_string())
+            .or_default()
+            .push(id.to_string());
+    }
+    roles
+}
+
+/// The number of roles the catalog holds for one contact.
+fn catalog_roles(env: &Env, contact: &str) -> usize {
+    let fields = &env.column(&format!(
+        "select fields from items where sf_object_id = '{contact}'"
+    ))[0];
+    let fields: Value = serde_json::from_str(fields).expect("fields are JSON");
+    fields["roles"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn child_lists_paged_by_salesforce_arrive_whole() {
+    let env = env_with_many_roles();
+    env.org.set_child_page_size(2);
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let roles = roles_by_contact(&env);
+    let contacts = env.contacts_with_email();
+    let mut paged = 0;
+    for contact in &contacts {
+        let want = roles.get(contact).map_or(0, Vec::len);
+        assert_eq!(catalog_roles(&env, contact), want, "roles of `{contact}`");
+        if want > 2 {
+            paged += 1;
+        }
+    }
+    assert!(
+        paged * 2 > contacts.len(),
+        "most contacts have a paged list: {paged} of {}",
+        contacts.len()
+    );
+    let follow_ups = env
+        .org
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/query/01g"))
+        .count();
+    assert!(follow_ups >= paged, "each paged list was followed");
+}
