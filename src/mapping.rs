@@ -7,7 +7,6 @@
 //! subqueries become arrays of objects.
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
@@ -77,16 +76,17 @@ pub fn map_record(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
     })
 }
 
-/// The digest of a field map: SHA-256 over its JSON, in hex.
+/// The digest of a field map: BLAKE3 over its JSON, in hex. Any change of
+/// a mapped value changes it; it is computed for every record read, so it
+/// must be cheap.
 pub fn digest(fields: &Map<String, Value>) -> String {
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     // Writing into the hasher cannot fail; serialising a Value cannot either.
     let _ = serde_json::to_writer(HashWriter(&mut hasher), fields);
-    let out = hasher.finalize();
-    out.iter().map(|b| format!("{b:02x}")).collect()
+    hasher.finalize().to_hex().to_string()
 }
 
-struct HashWriter<'a>(&'a mut Sha256);
+struct HashWriter<'a>(&'a mut blake3::Hasher);
 
 impl std::io::Write for HashWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

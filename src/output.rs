@@ -35,7 +35,11 @@ pub fn init_logging(v: Verbosity) {
     let env = env_logger::Env::default().default_filter_or(level);
     let _ = env_logger::Builder::from_env(env)
         .format_target(false)
-        .format_timestamp_secs()
+        .format_timestamp(if v.verbose >= 2 {
+            Some(env_logger::TimestampPrecision::Millis)
+        } else {
+            Some(env_logger::TimestampPrecision::Seconds)
+        })
         .try_init();
 }
 

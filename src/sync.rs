@@ -225,6 +225,7 @@ impl Syncer<'_> {
                 self.fetch_unknown(t, &mut stage).map_err(what)?;
             }
         }
+        debug!("{}: {} records read; applying", t.name, read.done);
         let mut policy = self.policy(t, MissingScope::Unseen);
         policy.watermark = read.watermark;
         policy.full_read = plan == Plan::Full;
