@@ -594,3 +594,24 @@ fn the_example_configuration_parses() {
         sfsync::config::Config::parse(std::path::Path::new("sync.toml.example"), &text).unwrap();
     assert_eq!(config.types.len(), 2);
 }
+
+#[test]
+fn a_run_left_running_by_a_dead_process_is_recorded_as_interrupted() {
+    let env = Env::small();
+    env.sfsync().arg("sync-all").assert().success();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    env.db()
+        .execute(
+            "INSERT INTO runs (command, pid, started_at) VALUES ('sync-all', ?1, '2026-01-01T00:00:00Z')",
+            [dead],
+        )
+        .unwrap();
+    env.sfsync().arg("sync-all").assert().success();
+    let outcome = env.column(&format!(
+        "select outcome || ' ' || error from runs where pid = {dead}"
+    ));
+    assert_eq!(outcome.len(), 1);
+    assert!(outcome[0].starts_with("failed interrupted"), "{outcome:?}");
+}

@@ -34,6 +34,30 @@ impl Catalog {
         updated.map(|_| ()).map_err(|e| self.error(e))
     }
 
+    /// Runs still marked `running`, as (id, pid): the caller decides which
+    /// of them belong to processes that are gone.
+    pub fn unfinished_runs(&self) -> Result<Vec<(i64, u32)>> {
+        let found = self
+            .conn
+            .prepare_cached("SELECT id, pid FROM runs WHERE outcome = 'running'")
+            .and_then(|mut stmt| {
+                let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                rows.collect()
+            });
+        found.map_err(|e| self.error(e))
+    }
+
+    /// Marks a run whose process ended without finishing it as failed.
+    pub fn mark_interrupted(&self, run_id: i64) -> Result<()> {
+        let updated = self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, outcome = 'failed', \
+             error = 'interrupted: the process ended before the run finished' \
+             WHERE id = ?1 AND outcome = 'running'",
+            (run_id, now()),
+        );
+        updated.map(|_| ()).map_err(|e| self.error(e))
+    }
+
     /// The latest `limit` runs, newest first.
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
         self.select_runs(limit).map_err(|e| self.error(e))

@@ -50,6 +50,7 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
     };
     let catalog = Catalog::open(&config.catalog_path)?;
     let _lock = RunLock::acquire(&config.catalog_path, Duration::from_secs(args.wait))?;
+    close_interrupted_runs(&catalog)?;
     define_views(&catalog, &config)?;
     let run_id = catalog.begin_run(&command_line(args))?;
     let runtime = super::runtime()?;
@@ -107,6 +108,29 @@ fn refresh_picklists(
             "refreshing picklist vocabularies: {e:#}; checking values against the cached ones"
         )),
     }
+}
+
+/// Runs left `running` by a process that is gone (killed, or the machine
+/// stopped) are recorded as failed, so the run log never shows them as
+/// still going, let alone as a success.
+fn close_interrupted_runs(catalog: &Catalog) -> Result<()> {
+    for (run_id, pid) in catalog.unfinished_runs()? {
+        if pid != std::process::id() && !process_alive(pid) {
+            log::info!("run {run_id} (pid {pid}) was interrupted; recording it as failed");
+            catalog.mark_interrupted(run_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a process with this pid exists (signal 0 checks without sending).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only asks whether the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn define_views(catalog: &Catalog, config: &Config) -> Result<()> {
