@@ -5,9 +5,8 @@
 //! mapping in sync.toml may have changed. Views cannot take parameters, so
 //! names and fields are quoted into the SQL here.
 //!
-//! TODO: a type whose view name equals a table (`items`, `runs`, `events`,
-//! `type_state`) makes `define_views` fail; config validation should
-//! reject such names before a sync starts.
+//! A type named like one of the catalog's tables would collide with it;
+//! the configuration refuses such names before a sync starts.
 
 use super::model::TypeView;
 use super::slug::view_name;
