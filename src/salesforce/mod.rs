@@ -40,8 +40,7 @@ pub struct Client {
 }
 
 /// One page of a query answer.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct QueryPage {
     /// Records in the whole answer (for `count()`, the count).
     pub total_size: u64,
@@ -380,18 +379,12 @@ impl Client {
 
     /// The first page of a query (`queryAll` when `all`), with child pages completed.
     pub async fn query(&self, soql: &str, all: bool) -> Result<QueryPage, SfError> {
-        let endpoint = if all { "queryAll" } else { "query" };
-        let request = Request::get(format!("{}/{endpoint}", self.version_path()))
-            .param("q", soql)
-            .header("Sforce-Query-Options", "batchSize=2000");
-        self.read_page(&request).await
+        parse_page(self.query_raw(soql, all).await?)
     }
 
     /// The page at a `nextRecordsUrl`.
     pub async fn query_more(&self, next: &str) -> Result<QueryPage, SfError> {
-        let path = self.checked_next(next)?;
-        let request = Request::get(path).header("Sforce-Query-Options", "batchSize=2000");
-        self.read_page(&request).await
+        parse_page(self.query_more_raw(next).await?)
     }
 
     /// The first page of a query with records left raw.
@@ -420,7 +413,8 @@ impl Client {
         }
         for record in &mut page.records {
             // Only a record with an unfinished child list needs parsing here.
-            if !record.get().contains("\"done\":false") {
+            let text = record.get();
+            if !text.contains("\"done\":false") && !text.contains("\"done\": false") {
                 continue;
             }
             let mut value: Value = serde_json::from_str(record.get())
@@ -428,20 +422,6 @@ impl Client {
             self.complete_children(&mut value).await?;
             *record = serde_json::value::to_raw_value(&value)
                 .map_err(|e| SfError::BadResponse(format!("invalid JSON: {e}")))?;
-        }
-        Ok(page)
-    }
-
-    async fn read_page(&self, request: &Request) -> Result<QueryPage, SfError> {
-        let answer = self.send(request).await?;
-        let mut page: QueryPage = answer.json()?;
-        if !page.done && page.next_records_url.is_none() {
-            return Err(SfError::BadResponse(
-                "a page that is not the last names no `nextRecordsUrl`".into(),
-            ));
-        }
-        for record in &mut page.records {
-            self.complete_children(record).await?;
         }
         Ok(page)
     }
@@ -519,6 +499,22 @@ impl Request {
     fn path_for_log(&self) -> &str {
         &self.path
     }
+}
+
+/// Parses the records of a raw page.
+fn parse_page(raw: RawQueryPage) -> Result<QueryPage, SfError> {
+    let records = raw
+        .records
+        .iter()
+        .map(|r| serde_json::from_str(r.get()))
+        .collect::<Result<Vec<Value>, _>>()
+        .map_err(|e| SfError::BadResponse(format!("invalid JSON: {e}")))?;
+    Ok(QueryPage {
+        total_size: raw.total_size,
+        done: raw.done,
+        next_records_url: raw.next_records_url,
+        records,
+    })
 }
 
 /// Sorts an answer into done, fail, try again or log in again.
