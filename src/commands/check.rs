@@ -25,14 +25,7 @@ pub struct Args {
 /// Runs `check`.
 pub fn run(global: &Global, args: &Args) -> Result<Exit> {
     let config = super::load_config(global)?;
-    let types = match args.types.is_empty() {
-        true => config.types.iter().collect(),
-        false => args
-            .types
-            .iter()
-            .map(|n| super::find_type(&config, n))
-            .collect::<Result<Vec<_>>>()?,
-    };
+    let types = super::select_types(&config, &args.types)?;
     let runtime = super::runtime()?;
     let client = super::connect(&config, &runtime)?;
     let mut describes = Describes::new(client.clone());

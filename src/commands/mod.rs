@@ -57,6 +57,34 @@ pub fn connect(config: &Config, runtime: &Runtime) -> Result<Arc<Client>> {
     Ok(Arc::new(client))
 }
 
+/// The types named on the command line, in the given order, or every
+/// configured type in file order when none is named.
+pub fn select_types<'c>(config: &'c Config, names: &[String]) -> Result<Vec<&'c TypeConfig>> {
+    if names.is_empty() {
+        return Ok(config.types.iter().collect());
+    }
+    names.iter().map(|n| find_type(config, n)).collect()
+}
+
+/// Records a run that failed before it could start its work, and hands the
+/// error back.
+pub fn fail_run(
+    catalog: &crate::catalog::Catalog,
+    run_id: i64,
+    error: anyhow::Error,
+) -> anyhow::Error {
+    let text = format!("{error:#}");
+    if let Err(e) = catalog.finish_run(
+        run_id,
+        crate::catalog::RunOutcome::Failed,
+        &serde_json::json!({}),
+        Some(&text),
+    ) {
+        log::warn!("cannot record run {run_id} as failed: {e}");
+    }
+    error
+}
+
 /// The configured type called `name`, or a usage error listing the names.
 pub fn find_type<'c>(config: &'c Config, name: &str) -> Result<&'c TypeConfig> {
     config.find_type(name).ok_or_else(|| {

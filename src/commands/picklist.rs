@@ -70,13 +70,7 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
 }
 
 fn refresh(config: &Config, names: &[String]) -> Result<Exit> {
-    let types = match names.is_empty() {
-        true => config.types.iter().collect(),
-        false => names
-            .iter()
-            .map(|n| super::find_type(config, n))
-            .collect::<Result<Vec<_>>>()?,
-    };
+    let types = super::select_types(config, names)?;
     let catalog = Catalog::open(&config.catalog_path)?;
     let runtime = super::runtime()?;
     let client = super::connect(config, &runtime)?;

@@ -40,32 +40,15 @@ pub struct Args {
 /// Runs `sync-all`.
 pub fn run(global: &Global, args: &Args) -> Result<Exit> {
     let config = super::load_config(global)?;
-    let types = match args.types.is_empty() {
-        true => config.types.iter().collect(),
-        false => args
-            .types
-            .iter()
-            .map(|n| super::find_type(&config, n))
-            .collect::<Result<Vec<_>>>()?,
-    };
+    let types = super::select_types(&config, &args.types)?;
     let catalog = Catalog::open(&config.catalog_path)?;
     let _lock = RunLock::acquire(&config.catalog_path, Duration::from_secs(args.wait))?;
     close_interrupted_runs(&catalog)?;
     define_views(&catalog, &config)?;
     let run_id = catalog.begin_run(&command_line(args))?;
     let runtime = super::runtime()?;
-    let client = match super::connect(&config, &runtime) {
-        Ok(c) => c,
-        Err(e) => {
-            catalog.finish_run(
-                run_id,
-                RunOutcome::Failed,
-                &serde_json::json!({}),
-                Some(&format!("{e:#}")),
-            )?;
-            return Err(e);
-        }
-    };
+    let client =
+        super::connect(&config, &runtime).map_err(|e| super::fail_run(&catalog, run_id, e))?;
     if !args.dry_run {
         refresh_picklists(&config, &catalog, &runtime, &client, &types);
     }

@@ -39,18 +39,7 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
         };
         syncer.sync_one(t, &id)
     });
-    let (outcome, hook_failures) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            catalog.finish_run(
-                run_id,
-                RunOutcome::Failed,
-                &serde_json::json!({}),
-                Some(&format!("{e:#}")),
-            )?;
-            return Err(e);
-        }
-    };
+    let (outcome, hook_failures) = result.map_err(|e| super::fail_run(&catalog, run_id, e))?;
     let (events, mut exit) = match outcome {
         OneOutcome::Synced(events) => (events, Exit::Ok),
         OneOutcome::NotFound(events) => {
