@@ -189,7 +189,8 @@ impl Syncer<'_> {
                 let bulk = t.read.bulk_threshold > 0
                     && expected.is_some_and(|n| n > t.read.bulk_threshold)
                     && bulk::supports(t);
-                if !bulk || !self.try_bulk(&shared, &mut stage, &mut read, progress) {
+                if !bulk || !self.try_bulk(&shared, Want::Records, &mut stage, &mut read, progress)
+                {
                     let job = ReadJob {
                         t: Arc::clone(&shared),
                         want: Want::Records,
@@ -214,14 +215,17 @@ impl Syncer<'_> {
                 self.stream(job, &mut stage, &mut read, progress)
                     .map_err(what)?;
                 let known = self.catalog.count_items(&t.name)?;
-                let job = ReadJob {
-                    t: Arc::clone(&shared),
-                    want: Want::Ids,
-                    since: None,
-                    expected: Some(known),
-                };
-                self.stream(job, &mut stage, &mut read, progress)
-                    .map_err(what)?;
+                let bulk = t.read.bulk_threshold > 0 && known > t.read.bulk_threshold;
+                if !bulk || !self.try_bulk(&shared, Want::Ids, &mut stage, &mut read, progress) {
+                    let job = ReadJob {
+                        t: Arc::clone(&shared),
+                        want: Want::Ids,
+                        since: None,
+                        expected: Some(known),
+                    };
+                    self.stream(job, &mut stage, &mut read, progress)
+                        .map_err(what)?;
+                }
                 self.fetch_unknown(t, &mut stage).map_err(what)?;
             }
         }
@@ -291,28 +295,31 @@ impl Syncer<'_> {
         result
     }
 
-    /// Reads `t` through a Bulk API job. On failure the records staged so
-    /// far stay (staging the same record again is harmless) and `false`
-    /// tells the caller to read through REST instead.
+    /// Reads `t` (its records, or its ids alone) through a Bulk API job.
+    /// On failure what was staged so far stays (staging the same record
+    /// again is harmless) and `false` tells the caller to use REST instead.
     fn try_bulk(
         &self,
         t: &Arc<TypeConfig>,
+        want: Want,
         stage: &mut Stage<'_>,
         read: &mut ReadState,
         progress: &dyn Progress,
     ) -> bool {
-        debug!(
-            "{}: reading through Bulk API 2.0 ({} records expected)",
-            t.name, read.total
-        );
+        debug!("{}: reading {want:?} through Bulk API 2.0", t.name);
         let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
-        let producer = bulk::read(Arc::clone(&self.client), Arc::clone(t), tx.clone());
+        let (client, shared, sender) = (Arc::clone(&self.client), Arc::clone(t), tx.clone());
         let task = self.runtime.spawn(async move {
-            if let Err(e) = producer.await {
+            let result = match want {
+                Want::Records => bulk::read(client, shared, sender).await,
+                Want::Ids => bulk::read_ids(client, shared, sender).await,
+            };
+            if let Err(e) = result {
                 let _ = tx.send(Err(e)).await;
             }
         });
-        let result = drain(rx, Want::Records, t, stage, read, progress);
+        let done_before = read.done;
+        let result = drain(rx, want, t, stage, read, progress);
         task.abort();
         match result {
             Ok(()) => true,
@@ -321,7 +328,7 @@ impl Syncer<'_> {
                     "{}: the Bulk API read failed, reading through REST instead: {e:#}",
                     t.name
                 );
-                read.done = 0;
+                read.done = done_before;
                 false
             }
         }

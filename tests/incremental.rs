@@ -329,3 +329,48 @@ fn a_large_read_is_cut_into_ranges_read_side_by_side() {
         serde_json::from_str(&env.column("select fields from items limit 1")[0]).unwrap();
     assert!(fields.get("email").is_some());
 }
+
+#[test]
+fn a_large_type_lists_its_ids_through_bulk_and_falls_back_to_rest() {
+    let env = larger_env(300);
+    env.write_config(
+        "password",
+        &bulk_types(10).replace("incremental = false", "incremental = true"),
+    );
+    env.sfsync().arg("sync-all").assert().success();
+    let ids = env.contacts_with_email();
+
+    env.org.hard_delete("Contact", &ids[0]);
+    env.org.clear_log();
+    env.sfsync().arg("sync-all").assert().success();
+    let jobs = env
+        .org
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/jobs/query"))
+        .count();
+    assert_eq!(jobs, 1, "one id listing job");
+    assert!(
+        queries(&env)
+            .iter()
+            .any(|q| q.contains("SystemModstamp >=")),
+        "records read incrementally"
+    );
+    assert_eq!(
+        env.column("select sf_object_id from events where kind = 'rejected'"),
+        [ids[0].clone()]
+    );
+
+    env.org.hard_delete("Contact", &ids[1]);
+    env.org.fail_next_bulk_job("InternalServerError");
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reading through REST"),
+        "{}",
+        stderr(&out)
+    );
+    let rejected =
+        env.column("select sf_object_id from events where kind = 'rejected' order by id");
+    assert_eq!(rejected, [ids[0].clone(), ids[1].clone()]);
+}
