@@ -22,7 +22,7 @@ use crate::soql::{self, StampRange};
 use tokio::sync::mpsc;
 
 /// Rows per results page.
-const ROWS_PER_PAGE: u32 = 10_000;
+const ROWS_PER_PAGE: u32 = 5_000;
 /// Ids per results page of an id listing: short rows, so many to a page.
 const IDS_PER_PAGE: u32 = 100_000;
 /// The longest pause between two polls of a job.
@@ -120,8 +120,11 @@ async fn run_job(
             .send(&request)
             .await
             .context("reading the Bulk API results")?;
-        let records = parse_csv(&answer.body, columns, &t.sobject)?;
-        if tx.send(Ok(Page { records })).await.is_err() {
+        let page = match columns {
+            [only] if only.path == ["Id"] => Page::Ids(parse_ids(&answer.body)?),
+            _ => Page::Records(parse_csv(&answer.body, columns, &t.sobject)?),
+        };
+        if tx.send(Ok(page)).await.is_err() {
             return Ok(());
         }
         match answer.header("Sforce-Locator") {
@@ -133,7 +136,7 @@ async fn run_job(
 
 /// Polls a job until it is complete; a failed or aborted job is an error.
 async fn wait_for(client: &Client, path: &str) -> Result<()> {
-    let mut pause = Duration::from_millis(200);
+    let mut pause = Duration::from_millis(50);
     let started = std::time::Instant::now();
     loop {
         let status: Value = client.send(&Request::get(path)).await?.json()?;
@@ -220,6 +223,21 @@ fn parse_csv(body: &[u8], columns: &[Column], sobject: &str) -> Result<Vec<Box<R
         records.push(serde_json::value::to_raw_value(&record).context("encoding a CSV row")?);
     }
     Ok(records)
+}
+
+/// The checked ids of a one-column CSV page.
+fn parse_ids(body: &[u8]) -> Result<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(body);
+    let mut ids = Vec::new();
+    for (line, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("reading CSV row {}", line + 2))?;
+        if let Some(id) = row.get(0).and_then(|raw| crate::ids::SfId::parse(raw).ok()) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
 }
 
 /// CSV text back to the JSON REST would send; an empty field is null.

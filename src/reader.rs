@@ -31,10 +31,40 @@ const SPLIT_ABOVE: u64 = 8_000;
 /// How many times a range may be halved after `QUERY_TIMEOUT`.
 const MAX_SPLITS: u32 = 8;
 
-/// Records on their way from the reader to the stage.
-pub struct Page {
-    /// The records, as Salesforce sent them, still unparsed.
-    pub records: Vec<Box<RawValue>>,
+/// What a reader hands to the stage.
+pub enum Page {
+    /// Records as Salesforce sent them, still unparsed: a page waiting in
+    /// the channel costs only its text.
+    Records(Vec<Box<RawValue>>),
+    /// Checked 18-character ids, from an id listing.
+    Ids(Vec<String>),
+}
+
+impl Page {
+    /// A page of `want`: records as they are, or just their ids.
+    fn of(want: Want, records: Vec<Box<RawValue>>) -> Page {
+        match want {
+            Want::Records => Page::Records(records),
+            Want::Ids => Page::Ids(ids_of(&records)),
+        }
+    }
+}
+
+/// Just the id of a record, borrowed from its raw text.
+#[derive(serde::Deserialize)]
+struct IdOnly<'a> {
+    #[serde(rename = "Id", borrow)]
+    id: Option<&'a str>,
+}
+
+/// The checked ids of raw records; a record without a usable id is left out.
+fn ids_of(records: &[Box<RawValue>]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|raw| serde_json::from_str::<IdOnly<'_>>(raw.get()).ok()?.id)
+        .filter_map(|id| crate::ids::SfId::parse(id).ok())
+        .map(|id| id.to_string())
+        .collect()
 }
 
 /// What a read asks for.
@@ -167,13 +197,7 @@ async fn read_range(
             Err(e) => return Err(anyhow!(e).context(format!("page {number}"))),
         };
         let next = page.next_records_url.clone().filter(|_| !page.done);
-        if tx
-            .send(Ok(Page {
-                records: page.records,
-            }))
-            .await
-            .is_err()
-        {
+        if tx.send(Ok(Page::of(job.want, page.records))).await.is_err() {
             return Ok(RangeEnd::Done);
         }
         let Some(next) = next else {

@@ -285,12 +285,11 @@ impl Syncer<'_> {
         progress: &dyn Progress,
     ) -> Result<()> {
         let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
-        let want = job.want;
         let t = Arc::clone(&job.t);
         let task = self
             .runtime
             .spawn(reader::read(Arc::clone(&self.client), job, tx));
-        let result = drain(rx, want, &t, stage, read, progress);
+        let result = drain(rx, &t, stage, read, progress);
         task.abort();
         result
     }
@@ -319,7 +318,7 @@ impl Syncer<'_> {
             }
         });
         let done_before = read.done;
-        let result = drain(rx, want, t, stage, read, progress);
+        let result = drain(rx, t, stage, read, progress);
         task.abort();
         match result {
             Ok(()) => true,
@@ -417,21 +416,22 @@ impl Syncer<'_> {
 /// channel costs only its raw text.
 fn drain(
     mut rx: mpsc::Receiver<Result<reader::Page>>,
-    want: Want,
     t: &TypeConfig,
     stage: &mut Stage<'_>,
     read: &mut ReadState,
     progress: &dyn Progress,
 ) -> Result<()> {
     while let Some(page) = rx.blocking_recv() {
-        let page = page?;
-        if want == Want::Ids {
-            stage.mark_seen(&page_ids(&page.records))?;
-            continue;
-        }
-        read.done += page.records.len() as u64;
+        let records = match page? {
+            reader::Page::Ids(ids) => {
+                stage.mark_seen(&ids)?;
+                continue;
+            }
+            reader::Page::Records(records) => records,
+        };
+        read.done += records.len() as u64;
         let values =
-            page.records
+            records
                 .iter()
                 .filter_map(|raw| match serde_json::from_str::<Value>(raw.get()) {
                     Ok(value) => Some(value),
@@ -479,23 +479,6 @@ impl ReadState {
             self.watermark = Some(stamp.to_string());
         }
     }
-}
-
-/// Just the id of a record, borrowed from its raw text.
-#[derive(serde::Deserialize)]
-struct IdOnly<'a> {
-    #[serde(rename = "Id", borrow)]
-    id: Option<&'a str>,
-}
-
-/// The ids of an id-only page.
-fn page_ids(records: &[Box<serde_json::value::RawValue>]) -> Vec<String> {
-    records
-        .iter()
-        .filter_map(|raw| serde_json::from_str::<IdOnly<'_>>(raw.get()).ok()?.id)
-        .filter_map(|id| SfId::parse(id).ok())
-        .map(|id| id.to_string())
-        .collect()
 }
 
 /// Maps a page of records and stages them. A record that cannot be mapped
