@@ -39,6 +39,12 @@ struct Server {
 impl Server {
     /// Starts the server with `key` as its sync key, on a free port.
     fn start(env: &Env, key: &str) -> Server {
+        Server::start_with_password(env, key, &env.org.credentials().password)
+    }
+
+    /// Starts the server as [`Server::start`] does, logging in with
+    /// `password`.
+    fn start_with_password(env: &Env, key: &str, password: &str) -> Server {
         let creds = env.org.credentials();
         let stderr = env.dir.path().join("serve.stderr");
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("sfsync"))
@@ -46,7 +52,7 @@ impl Server {
             .env_remove("RUST_LOG")
             .env_remove("SFSYNC_CONFIG")
             .env("SFSYNC_CLIENT_SECRET", &creds.client_secret)
-            .env("SFSYNC_PASSWORD", &creds.password)
+            .env("SFSYNC_PASSWORD", password)
             .env("SFSYNC_SYNC_KEY", key)
             .arg("-c")
             .arg(env.config_path())
@@ -296,6 +302,29 @@ fn a_record_syncs_through_http_as_sync_one_would() {
         .as_str()
         .unwrap()
         .contains("Salesforce"));
+}
+
+#[test]
+fn a_refused_login_on_a_record_request_is_recorded_as_a_failed_run() {
+    let env = synced_env(CONTACTS);
+    let id = env.contacts_with_email()[0].clone();
+    let server = Server::start_with_password(&env, KEY, "not-the-password");
+
+    let (status, body) = server.get(
+        &format!("/sf_sync?token={KEY}&type=Contact&sf_object_id={id}"),
+        &[],
+    );
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("refused the login"), "{body}");
+
+    let runs = env.column(&format!(
+        "select outcome || ' ' || error from runs \
+         where command = 'serve sync-one --type Contact --id {id}'"
+    ));
+    assert_eq!(runs.len(), 1, "one run is recorded: {runs:?}");
+    assert!(runs[0].starts_with("failed "), "{runs:?}");
+    assert!(runs[0].contains("refused the login"), "{runs:?}");
+    assert!(!runs[0].contains("not-the-password"), "{runs:?}");
 }
 
 #[test]

@@ -151,23 +151,24 @@ impl Jobs {
                 ))
             }
         };
-        let client = self.client().await?;
+        let login = self.client().await;
         let handle = Handle::current();
         let jobs = Arc::clone(&self);
         let blocking = tokio::task::spawn_blocking(move || {
-            jobs.sync_record_blocking(&type_name, &id, client, handle)
+            jobs.sync_record_blocking(&type_name, &id, login, handle)
         });
         blocking
             .await
             .map_err(|e| ServeError::Internal(format!("the sync thread ended abnormally: {e}")))?
     }
 
-    /// The blocking part of a record sync, recorded as a run.
+    /// The blocking part of a record sync, recorded as a run; a failed
+    /// `login` is recorded as a failed run too, as `sync-one` records it.
     fn sync_record_blocking(
         &self,
         type_name: &str,
         id: &SfId,
-        client: Arc<Client>,
+        login: Result<Arc<Client>, ServeError>,
         runtime: Handle,
     ) -> RecordResult {
         let t = self.config.find_type(type_name).ok_or_else(|| {
@@ -175,6 +176,14 @@ impl Jobs {
         })?;
         let catalog = Catalog::open(&self.config.catalog_path)?;
         let run_id = catalog.begin_run(&format!("serve sync-one --type {} --id {id}", t.name))?;
+        let client = match login {
+            Ok(client) => client,
+            Err(e) => {
+                warn!("run {run_id}: syncing `{}` `{id}` failed: {e}", t.name);
+                catalog.finish_run(run_id, RunOutcome::Failed, &json!({}), Some(&e.to_string()))?;
+                return Err(e);
+            }
+        };
         let syncer = Syncer {
             config: &self.config,
             catalog: &catalog,
