@@ -58,6 +58,30 @@ fn status_shows_items_by_state_the_last_sync_and_the_last_failure() {
 }
 
 #[test]
+fn a_dry_run_is_not_the_last_sync_of_a_type() {
+    let env = Env::small();
+    env.sfsync().arg("sync-all").assert().success();
+    let id = env.contacts_with_email()[0].clone();
+    env.org
+        .update("Contact", &id, serde_json::json!({"LastName": "Hopper"}));
+    let out = env
+        .sfsync()
+        .args(["sync-all", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let types = json_lines(&env.sfsync().arg("status").output().unwrap());
+    let contact = &types[0];
+    assert_eq!(contact["last_sync"]["run"], 1, "{contact}");
+    assert_eq!(
+        contact["last_sync"]["counts"]["created"],
+        env.contacts_with_email().len() as u64,
+        "{contact}"
+    );
+}
+
+#[test]
 fn a_good_catalog_has_no_failure_and_tsv_has_one_row_per_type() {
     let env = Env::small();
     env.sfsync().arg("sync-all").assert().success();

@@ -13,12 +13,15 @@ const RUN_COLUMNS: &str = "id, command, pid, started_at, finished_at, outcome, c
 impl Catalog {
     /// The latest run whose counts name `type_name`: the last run that
     /// synced that type to the end, whatever became of the other types.
+    /// A dry run counts what it would have done but wrote nothing, so it
+    /// is not a sync.
     pub fn last_sync_of(&self, type_name: &str) -> Result<Option<RunRecord>> {
         // Runs are few (a handful a day), so scanning them newest first
         // until one matches needs no index.
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs \
-             WHERE json_valid(counts) AND json_type(counts) = 'object' \
+             WHERE command NOT LIKE '% --dry-run%' \
+             AND json_valid(counts) AND json_type(counts) = 'object' \
              AND EXISTS (SELECT 1 FROM json_each(runs.counts) AS c WHERE c.key = ?1) \
              ORDER BY id DESC LIMIT 1"
         );
@@ -80,6 +83,13 @@ mod tests {
             .finish_run(second, RunOutcome::Failed, &counts, Some(error))
             .unwrap();
         catalog.begin_run("sync-all").unwrap();
+        let dry = catalog
+            .begin_run("sync-all --type Contact --dry-run")
+            .unwrap();
+        let counts = json!({"Contact": {"updated": 5}});
+        catalog
+            .finish_run(dry, RunOutcome::Ok, &counts, None)
+            .unwrap();
 
         let contact = catalog.last_sync_of("Contact").unwrap().unwrap();
         assert_eq!(contact.id, first);
