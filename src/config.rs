@@ -28,6 +28,8 @@ const SECRET_KEYS: &[(&str, &str)] = &[
     ("security_token", "SFSYNC_PASSWORD"),
     ("sync_key", "SFSYNC_SYNC_KEY"),
 ];
+/// The most ranges of one type read at once.
+const MAX_PARALLEL: u64 = 8;
 /// Names a type's view may not take: the catalog's own tables.
 const RESERVED_TYPE_NAMES: &[&str] = &[
     "items",
@@ -595,11 +597,16 @@ impl Checker<'_> {
         };
         let parallel = match parallel {
             None => base.parallel,
-            Some(p) if (1..=16).contains(p.get_ref()) => *p.get_ref() as usize,
+            // Salesforce keeps at most 10 query cursors open per user; each
+            // range holds one, and a sync-one or a check may want another.
+            Some(p) if (1..=MAX_PARALLEL).contains(p.get_ref()) => *p.get_ref() as usize,
             Some(p) => {
                 return Err(self.error(
                     Some(p.span()),
-                    format!("`{key}.parallel` must be from 1 to 16"),
+                    format!(
+                        "`{key}.parallel` must be from 1 to {MAX_PARALLEL}: Salesforce keeps at \
+                         most 10 query cursors open per user"
+                    ),
                 ))
             }
         };
