@@ -12,7 +12,7 @@
 use crate::catalog::CatalogError;
 use crate::config::ConfigError;
 use crate::ids::IdError;
-use crate::lock::LockBusy;
+use crate::lock::{LockBusy, LockFailed};
 use crate::salesforce::SfError;
 
 /// How sfsync ends.
@@ -50,7 +50,7 @@ pub fn classify(e: &anyhow::Error) -> Exit {
         if cause.is::<ConfigError>() || cause.is::<IdError>() || cause.is::<UsageError>() {
             return Exit::Usage;
         }
-        if cause.is::<LockBusy>() {
+        if cause.is::<LockBusy>() || cause.is::<LockFailed>() {
             return Exit::Catalog;
         }
         if let Some(sf) = cause.downcast_ref::<SfError>() {

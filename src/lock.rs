@@ -24,6 +24,17 @@ pub struct LockBusy {
     pub waited: u64,
 }
 
+/// The lock file cannot be opened, locked or written: the catalog's
+/// directory is unusable, so this is a catalog failure, not a busy one.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use the run lock `{}`: {reason}", path.display())]
+pub struct LockFailed {
+    /// The lock file.
+    pub path: PathBuf,
+    /// What the operating system said.
+    pub reason: String,
+}
+
 /// A held run lock; dropping it releases the lock.
 pub struct RunLock {
     _file: File,
@@ -41,7 +52,7 @@ impl RunLock {
             .truncate(false)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| anyhow::anyhow!("cannot open the run lock `{}`: {e}", path.display()))?;
+            .map_err(|e| failed(&path, e))?;
         let started = Instant::now();
         loop {
             match file.try_lock() {
@@ -56,23 +67,32 @@ impl RunLock {
                     }
                     .into())
                 }
-                Err(TryLockError::Error(e)) => {
-                    return Err(anyhow::anyhow!("cannot lock `{}`: {e}", path.display()))
-                }
+                Err(TryLockError::Error(e)) => return Err(failed(&path, e).into()),
             }
         }
-        let now = time::OffsetDateTime::now_utc();
-        let stamp = crate::mapping::rfc3339(now);
-        file.set_len(0)?;
-        file.seek(SeekFrom::Start(0))?;
-        writeln!(file, "pid {} since {stamp}", std::process::id())?;
-        file.flush()?;
+        name_holder(&mut file).map_err(|e| failed(&path, e))?;
         Ok(RunLock { _file: file, path })
     }
 
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Writes who holds the lock into the lock file.
+fn name_holder(file: &mut File) -> std::io::Result<()> {
+    let stamp = crate::mapping::rfc3339(time::OffsetDateTime::now_utc());
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    writeln!(file, "pid {} since {stamp}", std::process::id())?;
+    file.flush()
+}
+
+fn failed(path: &Path, e: std::io::Error) -> LockFailed {
+    LockFailed {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
     }
 }
 

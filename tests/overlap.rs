@@ -62,6 +62,16 @@ fn a_second_sync_all_gives_up_at_once_naming_the_first() {
 }
 
 #[test]
+fn a_run_lock_that_cannot_be_opened_is_a_catalog_failure() {
+    let env = Env::small();
+    std::fs::create_dir(lock_path(&env)).unwrap();
+
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("catalog.db.lock"), "{}", stderr(&out));
+}
+
+#[test]
 fn a_second_sync_all_with_wait_runs_after_the_first() {
     let env = Env::small();
     slow(&env);
