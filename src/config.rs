@@ -356,7 +356,7 @@ impl Config {
     /// Checks configuration text that was read from `file`.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         let checker = Checker { file, text };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| checker.from_toml(&e))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| checker.toml_error(&e))?;
         checker.validate(raw)
     }
 
@@ -398,7 +398,7 @@ impl Checker<'_> {
         }
     }
 
-    fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let mut message = e.message().trim_end_matches('\n').to_string();
         if let Some((key, var)) = SECRET_KEYS
             .iter()
