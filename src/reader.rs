@@ -225,8 +225,10 @@ async fn cut(
     };
     let to = match &range.to {
         Some(t) => parse_literal(t)?,
+        // The last part keeps the open end; the second only sets the span,
+        // and cannot be added past the last stamp `time` represents.
         None => match edge(client, t, range, true).await? {
-            Some(stamp) => stamp + Duration::seconds(1),
+            Some(stamp) => stamp.checked_add(Duration::SECOND).unwrap_or(stamp),
             None => return Ok(vec![range.clone()]),
         },
     };

@@ -11,13 +11,14 @@ use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use log::{debug, info, warn};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::bulk;
 use crate::catalog::{self, Applied, ApplyPolicy, Catalog, Event, Item, MissingScope, Stage};
@@ -291,7 +292,16 @@ impl Syncer<'_> {
             .spawn(reader::read(Arc::clone(&self.client), job, tx));
         let result = drain(rx, &t, stage, read, progress);
         task.abort();
-        result
+        result?;
+        self.reader_finished(task)
+    }
+
+    /// A reader closes its channel when it ends, also when it panics: only
+    /// a task that returned read everything.
+    fn reader_finished(&self, task: JoinHandle<()>) -> Result<()> {
+        self.runtime
+            .block_on(task)
+            .map_err(|e| anyhow!("the read stopped before its last page: {e}"))
     }
 
     /// Reads `t` (its records, or its ids alone) through a Bulk API job.
@@ -320,7 +330,7 @@ impl Syncer<'_> {
         let done_before = read.done;
         let result = drain(rx, t, stage, read, progress);
         task.abort();
-        match result {
+        match result.and_then(|()| self.reader_finished(task)) {
             Ok(()) => true,
             Err(e) => {
                 warn!(

@@ -239,6 +239,38 @@ fn a_query_timeout_is_split_not_failed() {
     );
 }
 
+/// Regression: halving a range whose newest record is stamped at the end of
+/// time panicked the reader task, the closed channel passed for the end of
+/// the read, and the type was applied with the pages read before the panic.
+#[test]
+fn a_range_reaching_the_last_stamp_is_halved_without_losing_records() {
+    let env = Env::small();
+    env.org.set_page_size(50);
+    env.write_config(
+        "password",
+        &CONTACTS.replace(
+            "on_missing = \"reject\"",
+            "on_missing = \"reject\"\nincremental = false",
+        ),
+    );
+    let id = env.contacts_with_email()[0].clone();
+    env.org.update_with_modstamp(
+        "Contact",
+        &id,
+        json!({"Email": "late@example.com"}),
+        time::macros::datetime!(9999-12-31 23:59:59 UTC),
+    );
+    // Let the count and the first page pass, then time out the second page.
+    env.org
+        .inject_fault(Fault::query_timeout().on_path("/query").after(2));
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+}
+
 /// An org with enough contacts to cross the thresholds the tests lower.
 fn larger_env(contacts: usize) -> Env {
     Env::with_org(Org::generate(&GenSpec {
