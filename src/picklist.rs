@@ -8,7 +8,6 @@
 //! refused: Salesforce may have added it since the last refresh, so the
 //! sync stores it as it came and warns once per field.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
@@ -259,34 +258,6 @@ impl Vocabularies {
             }
         }
     }
-}
-
-thread_local! {
-    /// The vocabularies of the type this thread is syncing. The sync maps
-    /// and stages records on the thread that owns the catalog connection,
-    /// in free functions several read paths share; keeping the type's
-    /// vocabularies here spares each of them an extra parameter.
-    static WATCHED: RefCell<Option<Vocabularies>> = const { RefCell::new(None) };
-}
-
-/// Loads `t`'s vocabularies for [`check_mapped`] on this thread, in place
-/// of the previous type's.
-pub fn watch(catalog: &Catalog, t: &TypeConfig) -> catalog::Result<()> {
-    let vocabularies = Vocabularies::load(catalog, t)?;
-    WATCHED.with(|w| *w.borrow_mut() = Some(vocabularies));
-    Ok(())
-}
-
-/// Checks a mapped record of `t` against the vocabularies [`watch`] loaded
-/// on this thread; does nothing for another type.
-pub fn check_mapped(t: &TypeConfig, fields: &Map<String, Value>) {
-    WATCHED.with(|w| {
-        if let Some(v) = w.borrow_mut().as_mut() {
-            if v.type_name == t.name {
-                v.check(fields);
-            }
-        }
-    });
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::config::{Config, OnMissing, TypeConfig};
 use crate::hooks;
 use crate::ids::SfId;
 use crate::mapping::{self, MapError, Mapped};
-use crate::picklist;
+use crate::picklist::Vocabularies;
 use crate::reader::{self, ReadJob, Want};
 use crate::salesforce::{Client, SfError};
 use crate::soql::{self, Filter};
@@ -170,8 +170,7 @@ impl Syncer<'_> {
         let state = self.catalog.type_state(&t.name)?;
         let plan = self.plan(t, state.as_ref());
         let shared = Arc::new(t.clone());
-        let mut stage = self.catalog.stage(&t.name)?;
-        picklist::watch(self.catalog, t)?;
+        let mut stage = self.staging(t)?;
         let mut read = ReadState {
             watermark: state.and_then(|s| s.watermark),
             done: 0,
@@ -234,7 +233,15 @@ impl Syncer<'_> {
         let mut policy = self.policy(t, MissingScope::Unseen);
         policy.watermark = read.watermark;
         policy.full_read = plan == Plan::Full;
-        Ok(stage.apply(&policy)?)
+        Ok(stage.stage.apply(&policy)?)
+    }
+
+    /// A fresh stage for `t`, with its cached picklist vocabularies.
+    fn staging(&self, t: &TypeConfig) -> Result<Staging<'_>> {
+        Ok(Staging {
+            stage: self.catalog.stage(&t.name)?,
+            vocabularies: Vocabularies::load(self.catalog, t)?,
+        })
     }
 
     /// Full read or incremental, by the type's settings and its last runs.
@@ -281,7 +288,7 @@ impl Syncer<'_> {
     fn stream(
         &self,
         job: ReadJob,
-        stage: &mut Stage<'_>,
+        stage: &mut Staging<'_>,
         read: &mut ReadState,
         progress: &dyn Progress,
     ) -> Result<()> {
@@ -311,7 +318,7 @@ impl Syncer<'_> {
         &self,
         t: &Arc<TypeConfig>,
         want: Want,
-        stage: &mut Stage<'_>,
+        stage: &mut Staging<'_>,
         read: &mut ReadState,
         progress: &dyn Progress,
     ) -> bool {
@@ -345,8 +352,8 @@ impl Syncer<'_> {
 
     /// Records the id listing found that the catalog does not hold (they
     /// entered the criteria without their own stamp moving), fetched whole.
-    fn fetch_unknown(&self, t: &TypeConfig, stage: &mut Stage<'_>) -> Result<()> {
-        let unknown = stage.unknown_seen()?;
+    fn fetch_unknown(&self, t: &TypeConfig, stage: &mut Staging<'_>) -> Result<()> {
+        let unknown = stage.stage.unknown_seen()?;
         if unknown.is_empty() {
             return Ok(());
         }
@@ -398,8 +405,7 @@ impl Syncer<'_> {
             .runtime
             .block_on(self.client.query(&soql, false))
             .with_context(|| format!("reading `{}` `{id}`", t.sobject))?;
-        let mut stage = self.catalog.stage(&t.name)?;
-        picklist::watch(self.catalog, t)?;
+        let mut stage = self.staging(t)?;
         let found = !page.records.is_empty();
         let scope = if found {
             stage_records(t, &mut stage, &page.records, &mut ReadState::none())?;
@@ -410,7 +416,7 @@ impl Syncer<'_> {
         let mut policy = self.policy(t, scope);
         policy.collect_events = true;
         policy.full_read = false;
-        let applied = stage.apply(&policy)?;
+        let applied = stage.stage.apply(&policy)?;
         let hook_failures = hooks::run(&self.config.hooks, &t.name, &applied.events);
         let outcome = if found {
             OneOutcome::Synced(applied.events)
@@ -427,14 +433,14 @@ impl Syncer<'_> {
 fn drain(
     mut rx: mpsc::Receiver<Result<reader::Page>>,
     t: &TypeConfig,
-    stage: &mut Stage<'_>,
+    stage: &mut Staging<'_>,
     read: &mut ReadState,
     progress: &dyn Progress,
 ) -> Result<()> {
     while let Some(page) = rx.blocking_recv() {
         let records = match page? {
             reader::Page::Ids(ids) => {
-                stage.mark_seen(&ids)?;
+                stage.stage.mark_seen(&ids)?;
                 continue;
             }
             reader::Page::Records(records) => records,
@@ -491,12 +497,18 @@ impl ReadState {
     }
 }
 
+/// A type's stage, with the vocabularies its mapped values are checked against.
+struct Staging<'c> {
+    stage: Stage<'c>,
+    vocabularies: Vocabularies,
+}
+
 /// Maps a page of records and stages them. A record that cannot be mapped
 /// is logged and skipped, but still counts as seen so the missing step
 /// leaves its item alone.
 fn stage_records<R: Borrow<Value>>(
     t: &TypeConfig,
-    stage: &mut Stage<'_>,
+    stage: &mut Staging<'_>,
     records: impl IntoIterator<Item = R>,
     read: &mut ReadState,
 ) -> Result<()> {
@@ -508,7 +520,7 @@ fn stage_records<R: Borrow<Value>>(
                 if let Some(stamp) = &mapped.modstamp {
                     read.note_stamp(stamp);
                 }
-                picklist::check_mapped(t, &mapped.fields);
+                stage.vocabularies.check(&mapped.fields);
                 items.push(item(mapped));
             }
             Err(e) => {
@@ -519,9 +531,9 @@ fn stage_records<R: Borrow<Value>>(
             }
         }
     }
-    stage.add_batch(&items)?;
+    stage.stage.add_batch(&items)?;
     if !unusable.is_empty() {
-        stage.mark_seen(&unusable)?;
+        stage.stage.mark_seen(&unusable)?;
     }
     Ok(())
 }
