@@ -108,7 +108,7 @@ async fn run_job(
         bail!("the Bulk API job id `{id}` is not an id");
     }
     debug!("{}: Bulk API job {id}", t.name);
-    wait_for(&client, &format!("{base}/{id}")).await?;
+    wait_for(client, &format!("{base}/{id}")).await?;
     let mut locator: Option<String> = None;
     loop {
         let mut request = Request::get(format!("{base}/{id}/results"))

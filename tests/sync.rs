@@ -252,7 +252,7 @@ fn many_small_pages_are_all_read() {
         .filter(|r| r.path.contains("/query"))
         .count();
     assert!(
-        pages >= expected / 200 + 1,
+        pages > expected / 200,
         "{pages} query requests for {expected} records"
     );
 }
