@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::{stderr, Env};
-use fake_org::{GenSpec, Org};
+use fake_org::{Fault, FaultKind, GenSpec, Org};
 use serde_json::Value;
 
 /// Contacts with about ten opportunity contact roles each.
@@ -73,4 +73,36 @@ fn child_lists_paged_by_salesforce_arrive_whole() {
         .filter(|r| r.path.contains("/query/01g"))
         .count();
     assert!(follow_ups >= paged, "each paged list was followed");
+}
+
+/// Regression: a child list that said it was not done but named no
+/// `nextRecordsUrl` was taken as complete, and the record stored with a
+/// cut list of children.
+#[test]
+fn a_child_list_without_its_next_page_fails_the_type() {
+    let env = Env::small();
+    let id = env.contacts_with_email()[0].clone();
+    let page = serde_json::json!({"totalSize": 1, "done": true, "records": [{
+        "attributes": {"type": "Contact"},
+        "Id": id, "SystemModstamp": "2024-03-17T16:21:26.000+0000",
+        "Name": "Ada Lovelace", "Email": "ada@example.com",
+        "OpportunityContactRoles": {"totalSize": 3, "done": false, "records": [
+            {"attributes": {"type": "OpportunityContactRole"},
+             "Id": "00K000000000001AAA", "Role": "Decision Maker", "Opportunity": null}
+        ]}
+    }]});
+    // Let the count pass, then answer the read with the cut list.
+    env.org.inject_fault(
+        Fault::new(FaultKind::ReplaceBody {
+            status: 200,
+            content_type: "application/json".into(),
+            body: page.to_string().into_bytes(),
+        })
+        .on_path("/query")
+        .after(1),
+    );
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nextRecordsUrl"), "{}", stderr(&out));
+    assert_eq!(env.count("select count(*) from items"), 0);
 }

@@ -444,6 +444,11 @@ impl Client {
                 .get("nextRecordsUrl")
                 .and_then(Value::as_str)
                 .map(str::to_string);
+            if next.is_none() {
+                return Err(SfError::BadResponse(
+                    "a child list that is not done names no `nextRecordsUrl`".into(),
+                ));
+            }
             while let Some(url) = next {
                 let page = Box::pin(self.query_more(&url)).await?;
                 if let Some(Value::Array(rows)) = child.get_mut("records") {
