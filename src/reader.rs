@@ -114,8 +114,12 @@ async fn read_ranges(
     let parallel = job.t.read.parallel;
     let mut queue: VecDeque<(StampRange, u32)> = VecDeque::new();
     let large = job.expected.is_some_and(|n| n > SPLIT_ABOVE);
+    // The newest stamp the org held when the ranges were cut: see `catch_up`.
+    let mut newest = None;
     if large && parallel > 1 && soql::can_split(&job.t) {
-        for range in cut(client, &job.t, &start, parallel).await? {
+        let (ranges, top) = cut(client, &job.t, &start, parallel).await?;
+        newest = top;
+        for range in ranges {
             queue.push_back((range, 0));
         }
         debug!(
@@ -141,7 +145,7 @@ async fn read_ranges(
             ));
         }
         let Some(joined) = running.join_next().await else {
-            return Ok(());
+            return catch_up(client, job, newest, tx).await;
         };
         match joined.map_err(|e| anyhow!("a read task failed: {e}"))?? {
             RangeEnd::Done => {}
@@ -155,7 +159,8 @@ async fn read_ranges(
                         ),
                     }));
                 }
-                let halves = cut(client, &job.t, &range, 2).await?;
+                let (halves, top) = cut(client, &job.t, &range, 2).await?;
+                newest = newest.max(top);
                 info!(
                     "{}: QUERY_TIMEOUT; reading the range in {} parts",
                     job.t.name,
@@ -169,6 +174,38 @@ async fn read_ranges(
                 queue.extend(halves.into_iter().map(|h| (h, splits + 1)));
             }
         }
+    }
+}
+
+/// Ranges run at different moments. A record changed after the open-ended
+/// last range was queried, but before its own older range was, moves out of
+/// the older range into the newer one, and neither query returns it: the
+/// missing step would then take it for gone. Every such change is stamped
+/// at or after the newest stamp seen when the ranges were cut, so one more
+/// query from that stamp, after every range is done, finds them all.
+async fn catch_up(
+    client: &Arc<Client>,
+    job: &ReadJob,
+    newest: Option<OffsetDateTime>,
+    tx: &mpsc::Sender<Result<Page>>,
+) -> Result<()> {
+    let Some(newest) = newest else { return Ok(()) };
+    let range = StampRange {
+        from: Some(literal(newest)),
+        to: None,
+    };
+    debug!(
+        "{}: reading what changed during the read, from {}",
+        job.t.name,
+        literal(newest)
+    );
+    match read_range(Arc::clone(client), job.clone(), range, 0, tx.clone()).await? {
+        RangeEnd::Done => Ok(()),
+        RangeEnd::TimedOut(..) => Err(anyhow!(SfError::Api {
+            status: 400,
+            code: "QUERY_TIMEOUT".into(),
+            message: "the query for records changed during the read timed out".into(),
+        })),
     }
 }
 
@@ -209,27 +246,32 @@ async fn read_range(
 }
 
 /// Cuts `range` into up to `parts` ranges of equal time, closing open ends
-/// with the lowest and highest stamps the org holds in it.
+/// with the lowest and highest stamps the org holds in it. Also gives the
+/// highest stamp when it was asked for (an open end), for `catch_up`.
 async fn cut(
     client: &Client,
     t: &TypeConfig,
     range: &StampRange,
     parts: usize,
-) -> Result<Vec<StampRange>> {
+) -> Result<(Vec<StampRange>, Option<OffsetDateTime>)> {
+    let whole = || Ok((vec![range.clone()], None));
     let from = match &range.from {
         Some(f) => parse_literal(f)?,
         None => match edge(client, t, range, false).await? {
             Some(stamp) => stamp,
-            None => return Ok(vec![range.clone()]),
+            None => return whole(),
         },
     };
-    let to = match &range.to {
-        Some(t) => parse_literal(t)?,
+    let (to, newest) = match &range.to {
+        Some(t) => (parse_literal(t)?, None),
         // The last part keeps the open end; the second only sets the span,
         // and cannot be added past the last stamp `time` represents.
         None => match edge(client, t, range, true).await? {
-            Some(stamp) => stamp.checked_add(Duration::SECOND).unwrap_or(stamp),
-            None => return Ok(vec![range.clone()]),
+            Some(stamp) => (
+                stamp.checked_add(Duration::SECOND).unwrap_or(stamp),
+                Some(stamp),
+            ),
+            None => return whole(),
         },
     };
     let span = (to - from).whole_seconds();
@@ -239,7 +281,7 @@ async fn cut(
         .map(|i| from + Duration::seconds(step * i))
         .collect();
     bounds.push(to);
-    Ok(bounds
+    let ranges = bounds
         .windows(2)
         .enumerate()
         .map(|(i, w)| StampRange {
@@ -256,7 +298,8 @@ async fn cut(
                 Some(literal(w[1]))
             },
         })
-        .collect())
+        .collect();
+    Ok((ranges, newest))
 }
 
 /// The lowest or highest SystemModstamp in `range`, if any record is there.

@@ -406,3 +406,59 @@ fn a_large_type_lists_its_ids_through_bulk_and_falls_back_to_rest() {
         env.column("select sf_object_id from events where kind = 'rejected' order by id");
     assert_eq!(rejected, [ids[0].clone(), ids[1].clone()]);
 }
+
+#[test]
+fn a_record_changed_during_a_ranged_read_is_not_taken_for_missing() {
+    let env = larger_env(9_000);
+    env.write_config(
+        "password",
+        &bulk_types(0).replace("bulk_threshold = 0", "bulk_threshold = 0\nparallel = 2"),
+    );
+    env.sfsync().arg("sync-all").assert().success();
+    let mut records: Vec<Value> = env
+        .org
+        .records("Contact")
+        .into_iter()
+        .filter(|r| !r["Email"].is_null())
+        .collect();
+    records.sort_by(|a, b| {
+        a["SystemModstamp"]
+            .as_str()
+            .cmp(&b["SystemModstamp"].as_str())
+    });
+    let old = records[records.len() / 3]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A slow full read in ranges; a range times out and is read again in
+    // halves later, while the record moves to the newest stamp.
+    env.org.set_latency(std::time::Duration::from_millis(60));
+    env.org
+        .inject_fault(Fault::query_timeout().on_path("/query").after(3));
+    env.org.clear_log();
+    let mut sync = env
+        .sfsync_child()
+        .args(["sync-all", "--full"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    env.org
+        .update("Contact", &old, json!({"Title": "changed during the read"}));
+    let out = sync.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let events = env.column(&format!(
+        "select kind from events where sf_object_id = '{old}' order by id"
+    ));
+    assert!(!events.iter().any(|k| k == "not_found"), "{events:?}");
+    let last = queries(&env).into_iter().last().unwrap_or_default();
+    assert!(
+        last.contains("SystemModstamp >=") && !last.contains("SystemModstamp <"),
+        "a catch-up query ends the read: {last}"
+    );
+}
