@@ -108,7 +108,8 @@ async fn run_job(
         bail!("the Bulk API job id `{id}` is not an id");
     }
     debug!("{}: Bulk API job {id}", t.name);
-    wait_for(client, &format!("{base}/{id}")).await?;
+    let expected = wait_for(client, &format!("{base}/{id}")).await?;
+    let mut received = 0u64;
     let mut locator: Option<String> = None;
     loop {
         let mut request = Request::get(format!("{base}/{id}/results"))
@@ -121,27 +122,49 @@ async fn run_job(
             .await
             .context("reading the Bulk API results")?;
         let page = match columns {
-            [only] if only.path == ["Id"] => Page::Ids(parse_ids(&answer.body)?),
-            _ => Page::Records(parse_csv(&answer.body, columns, &t.sobject)?),
+            [only] if only.path == ["Id"] => {
+                let (ids, rows) = parse_ids(&answer.body)?;
+                received += rows;
+                Page::Ids(ids)
+            }
+            _ => {
+                let records = parse_csv(&answer.body, columns, &t.sobject)?;
+                received += records.len() as u64;
+                Page::Records(records)
+            }
         };
         if tx.send(Ok(page)).await.is_err() {
             return Ok(());
         }
         match answer.header("Sforce-Locator") {
-            None | Some("null") | Some("") => return Ok(()),
+            None | Some("null") | Some("") => return check_count(expected, received),
             Some(next) => locator = Some(next.to_string()),
         }
     }
 }
 
-/// Polls a job until it is complete; a failed or aborted job is an error.
-async fn wait_for(client: &Client, path: &str) -> Result<()> {
+/// A result that ends short of what the job reported (a lost locator, a
+/// proxy that cut a page) would make records look deleted: refuse it.
+fn check_count(expected: Option<u64>, received: u64) -> Result<()> {
+    match expected {
+        Some(n) if n != received => {
+            bail!("the Bulk API job reported {n} records but its results held {received}")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Polls a job until it is complete, and gives the number of records it
+/// reported; a failed or aborted job is an error.
+async fn wait_for(client: &Client, path: &str) -> Result<Option<u64>> {
     let mut pause = Duration::from_millis(50);
     let started = std::time::Instant::now();
     loop {
         let status: Value = client.send(&Request::get(path)).await?.json()?;
         match status.get("state").and_then(Value::as_str).unwrap_or("") {
-            "JobComplete" => return Ok(()),
+            "JobComplete" => {
+                return Ok(status.get("numberRecordsProcessed").and_then(Value::as_u64))
+            }
             "Failed" | "Aborted" => {
                 let why = status
                     .get("errorMessage")
@@ -225,19 +248,21 @@ fn parse_csv(body: &[u8], columns: &[Column], sobject: &str) -> Result<Vec<Box<R
     Ok(records)
 }
 
-/// The checked ids of a one-column CSV page.
-fn parse_ids(body: &[u8]) -> Result<Vec<String>> {
+/// The checked ids of a one-column CSV page, and how many rows it held.
+fn parse_ids(body: &[u8]) -> Result<(Vec<String>, u64)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(body);
     let mut ids = Vec::new();
+    let mut rows = 0;
     for (line, row) in reader.records().enumerate() {
         let row = row.with_context(|| format!("reading CSV row {}", line + 2))?;
+        rows += 1;
         if let Some(id) = row.get(0).and_then(|raw| crate::ids::SfId::parse(raw).ok()) {
             ids.push(id.to_string());
         }
     }
-    Ok(ids)
+    Ok((ids, rows))
 }
 
 /// CSV text back to the JSON REST would send; an empty field is null.

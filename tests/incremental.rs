@@ -462,3 +462,35 @@ fn a_record_changed_during_a_ranged_read_is_not_taken_for_missing() {
         "a catch-up query ends the read: {last}"
     );
 }
+
+#[test]
+fn a_bulk_listing_that_ends_short_is_refused_not_taken_for_deletes() {
+    let env = larger_env(300);
+    env.write_config(
+        "password",
+        &bulk_types(10).replace("incremental = false", "incremental = true"),
+    );
+    env.sfsync().arg("sync-all").assert().success();
+    let one = env.contacts_with_email()[0].clone();
+    // The id listing's results come back as one row with no locator: a cut
+    // page. Taken at its word, every other item would look deleted.
+    env.org.inject_fault(
+        Fault::new(fake_org::FaultKind::ReplaceBody {
+            status: 200,
+            content_type: "text/csv".into(),
+            body: format!("\"Id\"\n\"{one}\"\n").into_bytes(),
+        })
+        .on_path("/results"),
+    );
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("its results held 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.count("select count(*) from events where kind = 'not_found'"),
+        0
+    );
+}
