@@ -437,7 +437,7 @@ fn a_record_changed_during_a_ranged_read_is_not_taken_for_missing() {
     env.org
         .inject_fault(Fault::query_timeout().on_path("/query").after(3));
     env.org.clear_log();
-    let mut sync = env
+    let sync = env
         .sfsync_child()
         .args(["sync-all", "--full"])
         .spawn()

@@ -89,19 +89,6 @@ impl Secrets {
     pub fn access_token(&self) -> Option<&Secret> {
         self.access_token.as_ref()
     }
-
-    /// Every secret held, for checks that output never contains one.
-    pub fn all(&self) -> Vec<&Secret> {
-        [
-            &self.client_secret,
-            &self.password,
-            &self.refresh_token,
-            &self.access_token,
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
-    }
 }
 
 fn optional(var: &str) -> Option<Secret> {

@@ -474,22 +474,6 @@ impl Client {
         }
     }
 
-    /// One record by id, or `None` when Salesforce has none.
-    pub async fn retrieve(
-        &self,
-        sobject: &str,
-        id: &str,
-        fields: &[String],
-    ) -> Result<Option<Value>, SfError> {
-        let request = Request::get(format!("{}/sobjects/{sobject}/{id}", self.version_path()))
-            .param("fields", fields.join(","));
-        match self.send(&request).await {
-            Ok(answer) => answer.json().map(Some),
-            Err(SfError::Api { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The describe of an SObject.
     pub async fn describe(&self, sobject: &str) -> Result<Value, SfError> {
         let request = Request::get(format!(
