@@ -66,7 +66,7 @@ pub fn map_record(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
         .get("SystemModstamp")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let digest = digest(&fields);
+    let digest = digest(&title, &fields);
     Ok(Mapped {
         id,
         title,
@@ -76,11 +76,14 @@ pub fn map_record(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
     })
 }
 
-/// The digest of a field map: BLAKE3 over its JSON, in hex. Any change of
-/// a mapped value changes it; it is computed for every record read, so it
-/// must be cheap.
-pub fn digest(fields: &Map<String, Value>) -> String {
+/// The digest of an item: BLAKE3 over its title and its fields' JSON, in
+/// hex. Any change of a mapped value or of the title changes it; it is
+/// computed for every record read, so it must be cheap.
+pub fn digest(title: &str, fields: &Map<String, Value>) -> String {
     let mut hasher = blake3::Hasher::new();
+    hasher.update(title.as_bytes());
+    // A byte no title holds keeps the title apart from the JSON that follows.
+    hasher.update(&[0]);
     // Writing into the hasher cannot fail; serialising a Value cannot either.
     let _ = serde_json::to_writer(HashWriter(&mut hasher), fields);
     hasher.finalize().to_hex().to_string()
@@ -411,6 +414,20 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
         assert_eq!(m.fields["account_name"], Value::Null);
         assert_eq!(m.fields["roles"], json!([]));
         assert_eq!(m.fields["industries"], Value::Null);
+    }
+
+    #[test]
+    fn a_new_title_alone_changes_the_digest() {
+        let a = map_record(&contact(), &record()).unwrap();
+        let mut r = record();
+        r["Name"] = json!("Ada King");
+        let mut t = contact();
+        t.fields.retain(|f| f.name != "name");
+        let b = map_record(&t, &r).unwrap();
+        let c = map_record(&t, &record()).unwrap();
+        assert_eq!(b.fields, c.fields, "the title field is not mapped here");
+        assert_ne!(b.digest, c.digest);
+        assert_ne!(a.digest, c.digest);
     }
 
     #[test]

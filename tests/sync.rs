@@ -615,3 +615,27 @@ fn a_run_left_running_by_a_dead_process_is_recorded_as_interrupted() {
     assert_eq!(outcome.len(), 1);
     assert!(outcome[0].starts_with("failed interrupted"), "{outcome:?}");
 }
+
+#[test]
+fn a_title_change_alone_reaches_the_catalog_and_keeps_the_path() {
+    let env = Env::small();
+    env.write_config("password", &CONTACTS.replace("name = \"Name\"\n", ""));
+    env.sfsync().arg("sync-all").assert().success();
+    let id = env.contacts_with_email()[0].clone();
+    let before = env.column(&format!(
+        "select path from items where sf_object_id = '{id}'"
+    ));
+    env.org
+        .update("Contact", &id, json!({"FirstName": "Renamed"}));
+    env.sfsync().arg("sync-all").assert().success();
+    let title = env.column(&format!(
+        "select title from items where sf_object_id = '{id}'"
+    ));
+    assert!(title[0].starts_with("Renamed "), "{title:?}");
+    assert_eq!(
+        env.column(&format!(
+            "select path from items where sf_object_id = '{id}'"
+        )),
+        before
+    );
+}
