@@ -7,26 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{stderr, Env};
+use common::{stderr, Env, PLAIN};
 use fake_org::{Fault, FaultKind};
 use serde_json::json;
-
-/// Contacts without child subqueries or picklists, so that every request
-/// under `/query` after the count is one page of the read.
-const PLAIN: &str = r#"
-[[types]]
-name = "Contact"
-sobject = "Contact"
-criteria = "Email != null"
-order_by = "LastName, FirstName"
-container = "people"
-title = "Name"
-on_update = "publish"
-on_missing = "reject"
-[types.fields]
-name = "Name"
-email = "Email"
-"#;
 
 const PAGE: usize = 20;
 

@@ -10,24 +10,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{stderr, Env};
+use common::{stderr, Env, PLAIN};
 use fake_org::{Fault, FaultKind};
 use serde_json::json;
-
-const PLAIN: &str = r#"
-[[types]]
-name = "Contact"
-sobject = "Contact"
-criteria = "Email != null"
-order_by = "LastName, FirstName"
-container = "people"
-title = "Name"
-on_update = "publish"
-on_missing = "reject"
-[types.fields]
-name = "Name"
-email = "Email"
-"#;
 
 /// A small xorshift generator: reproducible from its seed, no dependency.
 struct Rng(u64);

@@ -36,6 +36,23 @@ industries = { sf = "Industries__c", type = "multipicklist" }
 roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", opportunity = "Opportunity.Name" } }
 "#;
 
+/// Contacts with two plain fields: no child subqueries or picklists, so
+/// every request under `/query` after the count is one page of the read.
+pub const PLAIN: &str = r#"
+[[types]]
+name = "Contact"
+sobject = "Contact"
+criteria = "Email != null"
+order_by = "LastName, FirstName"
+container = "people"
+title = "Name"
+on_update = "publish"
+on_missing = "reject"
+[types.fields]
+name = "Name"
+email = "Email"
+"#;
+
 impl Env {
     /// A small generated org (20 accounts, 200 contacts).
     pub fn small() -> Env {

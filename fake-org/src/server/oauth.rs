@@ -161,15 +161,23 @@ fn password_grant(shared: &Shared, params: &HashMap<String, String>) -> Response
     issue(shared)
 }
 
+/// The client id and secret, from HTTP Basic when sent, else from the form.
+fn client_pair<'a>(
+    params: &'a HashMap<String, String>,
+    basic: &'a Option<(String, String)>,
+) -> (Option<&'a str>, Option<&'a str>) {
+    match basic {
+        Some((id, secret)) => (Some(id.as_str()), Some(secret.as_str())),
+        None => (param(params, "client_id"), param(params, "client_secret")),
+    }
+}
+
 fn refresh_grant(
     shared: &Shared,
     params: &HashMap<String, String>,
     basic: Option<(String, String)>,
 ) -> Response {
-    let (id, secret) = match &basic {
-        Some((id, secret)) => (Some(id.as_str()), Some(secret.as_str())),
-        None => (param(params, "client_id"), param(params, "client_secret")),
-    };
+    let (id, secret) = client_pair(params, &basic);
     if let Err(response) = check_client(shared, id, secret, false) {
         return response;
     }
@@ -184,10 +192,7 @@ fn client_credentials_grant(
     params: &HashMap<String, String>,
     basic: Option<(String, String)>,
 ) -> Response {
-    let (id, secret) = match &basic {
-        Some((id, secret)) => (Some(id.as_str()), Some(secret.as_str())),
-        None => (param(params, "client_id"), param(params, "client_secret")),
-    };
+    let (id, secret) = client_pair(params, &basic);
     if let Err(response) = check_client(shared, id, secret, true) {
         return response;
     }
