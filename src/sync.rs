@@ -547,6 +547,18 @@ fn item(m: Mapped) -> Item {
     }
 }
 
+/// The catalog view of every configured type: one column per mapped field.
+pub fn type_views(config: &Config) -> Vec<catalog::TypeView> {
+    config
+        .types
+        .iter()
+        .map(|t| catalog::TypeView {
+            name: t.name.clone(),
+            fields: t.fields.iter().map(|f| f.name.clone()).collect(),
+        })
+        .collect()
+}
+
 /// Whether an error concerns the whole org or link rather than one type.
 fn stops_the_run(e: &anyhow::Error) -> bool {
     e.chain()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::runtime::Runtime;
 
-use crate::catalog::{Catalog, RunOutcome, TypeView};
+use crate::catalog::{Catalog, RunOutcome};
 use crate::cli::Global;
 use crate::config::{Config, TypeConfig};
 use crate::describe::Describes;
@@ -117,15 +117,7 @@ fn process_alive(pid: u32) -> bool {
 }
 
 fn define_views(catalog: &Catalog, config: &Config) -> Result<()> {
-    let views: Vec<TypeView> = config
-        .types
-        .iter()
-        .map(|t| TypeView {
-            name: t.name.clone(),
-            fields: t.fields.iter().map(|f| f.name.clone()).collect(),
-        })
-        .collect();
-    Ok(catalog.define_views(&views)?)
+    Ok(catalog.define_views(&crate::sync::type_views(config))?)
 }
 
 fn command_line(args: &Args) -> String {

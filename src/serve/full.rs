@@ -16,8 +16,8 @@ use tokio::runtime::Handle;
 
 use super::error::ServeError;
 use super::jobs::Jobs;
-use crate::catalog::{Catalog, RunOutcome, TypeView};
-use crate::config::{Config, TypeConfig};
+use crate::catalog::{Catalog, RunOutcome};
+use crate::config::TypeConfig;
 use crate::lock::{LockBusy, RunLock};
 use crate::salesforce::Client;
 use crate::sync::{Progress, RunOptions, Syncer, TypeOutcome};
@@ -173,7 +173,7 @@ impl Jobs {
                     None => ServeError::Internal(format!("{e:#}")),
                 })?;
             let catalog = Catalog::open(&config.catalog_path)?;
-            catalog.define_views(&views(&config))?;
+            catalog.define_views(&crate::sync::type_views(&config))?;
             let run_id = catalog.begin_run(&command)?;
             Ok(Opened {
                 run_id,
@@ -283,16 +283,4 @@ fn command_line(names: &[String], configured: usize) -> String {
         }
     }
     line
-}
-
-/// A view per configured type, as `sync-all` defines them.
-fn views(config: &Config) -> Vec<TypeView> {
-    config
-        .types
-        .iter()
-        .map(|t| TypeView {
-            name: t.name.clone(),
-            fields: t.fields.iter().map(|f| f.name.clone()).collect(),
-        })
-        .collect()
 }
