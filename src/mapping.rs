@@ -36,6 +36,8 @@ pub struct Mapped {
     pub title: String,
     /// The mapped fields, in configuration order.
     pub fields: Map<String, Value>,
+    /// The same fields as JSON text, as the catalog stores them.
+    pub fields_json: String,
     /// A digest of the mapped fields: equal digests mean nothing to write.
     pub digest: String,
     /// The record's SystemModstamp as Salesforce wrote it.
@@ -66,39 +68,28 @@ pub fn map_record(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
         .get("SystemModstamp")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let digest = digest(&title, &fields);
+    let fields_json = serde_json::to_string(&fields).expect("a JSON object always serializes");
+    let digest = digest(&title, &fields_json);
     Ok(Mapped {
         id,
         title,
         fields,
+        fields_json,
         digest,
         modstamp,
     })
 }
 
-/// The digest of an item: BLAKE3 over its title and its fields' JSON, in
-/// hex. Any change of a mapped value or of the title changes it; it is
-/// computed for every record read, so it must be cheap.
-pub fn digest(title: &str, fields: &Map<String, Value>) -> String {
+/// The digest of an item: BLAKE3 over its title and its fields' JSON
+/// text, in hex. Any change of a mapped value or of the title changes it;
+/// it is computed for every record read, so it must be cheap.
+pub fn digest(title: &str, fields_json: &str) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(title.as_bytes());
     // A byte no title holds keeps the title apart from the JSON that follows.
     hasher.update(&[0]);
-    // Writing into the hasher cannot fail; serialising a Value cannot either.
-    let _ = serde_json::to_writer(HashWriter(&mut hasher), fields);
+    hasher.update(fields_json.as_bytes());
     hasher.finalize().to_hex().to_string()
-}
-
-struct HashWriter<'a>(&'a mut blake3::Hasher);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn map_fields(

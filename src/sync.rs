@@ -1,11 +1,12 @@
 //! The sync itself: read a type from Salesforce, stage it, apply it.
 //!
-//! Network and storage overlap. A reader task on the async runtime fetches
-//! pages and hands them over a bounded channel to the calling thread, which
-//! owns the catalog connection, maps each record and stages it. Only after
-//! the last page has arrived without error is the type applied, in one
-//! short write transaction that also runs the missing step. A failed read
-//! leaves the catalog as it was for that type.
+//! Network, mapping and storage overlap. A reader task on the async
+//! runtime fetches pages and hands them over a bounded channel to a
+//! mapping thread, which parses and maps each record and passes the page
+//! on to the calling thread; that one owns the catalog connection and
+//! stages it. Only after the last page has arrived without error is the
+//! type applied, in one short write transaction that also runs the missing
+//! step. A failed read leaves the catalog as it was for that type.
 
 use std::borrow::Borrow;
 use std::sync::Arc;
@@ -18,14 +19,14 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::bulk;
 use crate::catalog::{self, Applied, ApplyPolicy, Catalog, Event, Item, MissingScope, Stage};
 use crate::config::{Config, OnMissing, TypeConfig};
 use crate::hooks;
 use crate::ids::SfId;
-use crate::mapping::{self, MapError, Mapped};
+use crate::mapping::{self, MapError};
 use crate::picklist::Vocabularies;
 use crate::reader::{self, ReadJob, Want};
 use crate::salesforce::{Client, SfError};
@@ -297,7 +298,7 @@ impl Syncer<'_> {
         let task = self
             .runtime
             .spawn(reader::read(Arc::clone(&self.client), job, tx));
-        let result = drain(rx, &t, stage, read, progress);
+        let result = drain(rx, task.abort_handle(), &t, stage, read, progress);
         task.abort();
         result?;
         self.reader_finished(task)
@@ -335,7 +336,7 @@ impl Syncer<'_> {
             }
         });
         let done_before = read.done;
-        let result = drain(rx, t, stage, read, progress);
+        let result = drain(rx, task.abort_handle(), t, stage, read, progress);
         task.abort();
         match result.and_then(|()| self.reader_finished(task)) {
             Ok(()) => true,
@@ -428,36 +429,93 @@ impl Syncer<'_> {
 }
 
 /// Stages what arrives on `rx` until the sender is done or sends an error.
-/// Records are parsed here, one at a time, so a page waiting in the
-/// channel costs only its raw text.
+///
+/// Two threads share the work: a mapping thread parses each page's records
+/// and maps them, and this thread, which owns the catalog connection,
+/// stages the result. At most one mapped page waits between them, and
+/// records stay raw text until mapped, so memory stays flat. `reader` is
+/// stopped if staging fails, so that the mapping thread is not left
+/// waiting for pages no one will stage.
 fn drain(
-    mut rx: mpsc::Receiver<Result<reader::Page>>,
+    rx: mpsc::Receiver<Result<reader::Page>>,
+    reader: AbortHandle,
     t: &TypeConfig,
-    stage: &mut Staging<'_>,
+    staging: &mut Staging<'_>,
     read: &mut ReadState,
     progress: &dyn Progress,
 ) -> Result<()> {
+    let Staging {
+        stage,
+        vocabularies,
+    } = staging;
+    std::thread::scope(|scope| {
+        let (tx, mapped) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || map_pages(rx, t, vocabularies, tx));
+        let result = stage_pages(mapped, stage, read, progress);
+        if result.is_err() {
+            reader.abort();
+        }
+        result
+    })
+}
+
+/// What the mapping thread hands to the catalog's thread.
+enum Mapped {
+    /// Ids from an id listing, to mark seen.
+    Ids(Vec<String>),
+    /// Records parsed and mapped.
+    Records(MappedPage),
+}
+
+/// The mapping thread's loop: parses and maps each page from the reader
+/// and passes it on, until the reader is done, fails, or the other side
+/// stops listening.
+fn map_pages(
+    mut rx: mpsc::Receiver<Result<reader::Page>>,
+    t: &TypeConfig,
+    vocabularies: &mut Vocabularies,
+    tx: std::sync::mpsc::SyncSender<Result<Mapped>>,
+) {
     while let Some(page) = rx.blocking_recv() {
-        let records = match page? {
-            reader::Page::Ids(ids) => {
-                stage.stage.mark_seen(&ids)?;
-                continue;
-            }
-            reader::Page::Records(records) => records,
-        };
-        read.done += records.len() as u64;
-        let values =
-            records
-                .iter()
-                .filter_map(|raw| match serde_json::from_str::<Value>(raw.get()) {
-                    Ok(value) => Some(value),
-                    Err(e) => {
-                        warn!("{}: skipping a record that is not valid JSON: {e}", t.name);
-                        None
-                    }
+        let mapped = page.map(|page| match page {
+            reader::Page::Ids(ids) => Mapped::Ids(ids),
+            reader::Page::Records(records) => {
+                let count = records.len() as u64;
+                let values = records.iter().filter_map(|raw| {
+                    serde_json::from_str::<Value>(raw.get())
+                        .inspect_err(|e| {
+                            warn!("{}: skipping a record that is not valid JSON: {e}", t.name)
+                        })
+                        .ok()
                 });
-        stage_records(t, stage, values, read)?;
-        progress.records(read.done, read.total.max(read.done));
+                let mut page = map_page(t, vocabularies, values);
+                page.read = count;
+                Mapped::Records(page)
+            }
+        });
+        let failed = mapped.is_err();
+        if tx.send(mapped).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// The catalog thread's loop: stages each mapped page as it comes.
+fn stage_pages(
+    mapped: std::sync::mpsc::Receiver<Result<Mapped>>,
+    stage: &mut Stage<'_>,
+    read: &mut ReadState,
+    progress: &dyn Progress,
+) -> Result<()> {
+    for page in mapped {
+        match page? {
+            Mapped::Ids(ids) => stage.mark_seen(&ids)?,
+            Mapped::Records(page) => {
+                read.done += page.read;
+                stage_mapped(stage, page, read)?;
+                progress.records(read.done, read.total.max(read.done));
+            }
+        }
     }
     Ok(())
 }
@@ -503,48 +561,76 @@ struct Staging<'c> {
     vocabularies: Vocabularies,
 }
 
-/// Maps a page of records and stages them. A record that cannot be mapped
-/// is logged and skipped, but still counts as seen so the missing step
-/// leaves its item alone.
-fn stage_records<R: Borrow<Value>>(
+/// A page of records mapped and ready to stage.
+#[derive(Default)]
+struct MappedPage {
+    /// How many records the page held, mapped or not.
+    read: u64,
+    items: Vec<Item>,
+    /// Ids of records that could not be mapped: seen, but not staged.
+    unusable: Vec<String>,
+    /// The highest SystemModstamp of the page.
+    watermark: Option<String>,
+}
+
+/// Maps a page of records. A record that cannot be mapped is logged and
+/// skipped, but its id is kept so that the missing step leaves its item
+/// alone.
+fn map_page<R: Borrow<Value>>(
     t: &TypeConfig,
-    stage: &mut Staging<'_>,
+    vocabularies: &mut Vocabularies,
     records: impl IntoIterator<Item = R>,
-    read: &mut ReadState,
-) -> Result<()> {
-    let mut items = Vec::new();
-    let mut unusable = Vec::new();
+) -> MappedPage {
+    let mut page = MappedPage::default();
     for record in records {
+        page.read += 1;
         match mapping::map_record(t, record.borrow()) {
             Ok(mapped) => {
-                if let Some(stamp) = &mapped.modstamp {
-                    read.note_stamp(stamp);
+                if let Some(stamp) = mapped.modstamp {
+                    if page.watermark.as_ref().is_none_or(|w| &stamp > w) {
+                        page.watermark = Some(stamp);
+                    }
                 }
-                stage.vocabularies.check(&mapped.fields);
-                items.push(item(mapped));
+                vocabularies.check(&mapped.fields);
+                page.items.push(Item {
+                    sf_object_id: mapped.id.to_string(),
+                    title: mapped.title,
+                    fields: mapped.fields_json,
+                    digest: mapped.digest,
+                });
             }
             Err(e) => {
                 warn!("{}: skipping a record: {e}", t.name);
                 if let MapError::Field { id, .. } = e {
-                    unusable.push(id);
+                    page.unusable.push(id);
                 }
             }
         }
     }
-    stage.stage.add_batch(&items)?;
-    if !unusable.is_empty() {
-        stage.stage.mark_seen(&unusable)?;
+    page
+}
+
+/// Stages a mapped page and raises the read's watermark.
+fn stage_mapped(stage: &mut Stage<'_>, page: MappedPage, read: &mut ReadState) -> Result<()> {
+    if let Some(stamp) = &page.watermark {
+        read.note_stamp(stamp);
+    }
+    stage.add_batch(&page.items)?;
+    if !page.unusable.is_empty() {
+        stage.mark_seen(&page.unusable)?;
     }
     Ok(())
 }
 
-fn item(m: Mapped) -> Item {
-    Item {
-        sf_object_id: m.id.to_string(),
-        title: m.title,
-        fields: m.fields,
-        digest: m.digest,
-    }
+/// Maps a page of records and stages them, on this thread.
+fn stage_records<R: Borrow<Value>>(
+    t: &TypeConfig,
+    staging: &mut Staging<'_>,
+    records: impl IntoIterator<Item = R>,
+    read: &mut ReadState,
+) -> Result<()> {
+    let page = map_page(t, &mut staging.vocabularies, records);
+    stage_mapped(&mut staging.stage, page, read)
 }
 
 /// The catalog view of every configured type: one column per mapped field.

@@ -159,7 +159,7 @@ fn fill_catalog(env: &Env, n: usize) -> Vec<String> {
         batch.push(Item {
             sf_object_id: id.clone(),
             title: format!("Person {i}"),
-            fields,
+            fields: serde_json::Value::Object(fields).to_string(),
             digest: i.to_string(),
         });
         ids.push(id);

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior};
 
 use super::error::{classify, CatalogError};
 use super::model::{Applied, ApplyPolicy, Event, EventKind, MissingScope, OnMissing};
@@ -24,9 +24,49 @@ use super::{now, Catalog, Result};
 /// How many staged rows are held in memory at once.
 const CHUNK: i64 = 1000;
 
-/// Reads the next chunk of staged rows.
-const STAGED_CHUNK: &str = "SELECT rowid, sf_object_id, title, fields, digest \
-     FROM temp.staged WHERE rowid > ?1 ORDER BY rowid LIMIT ?2";
+/// Reads the next chunk of staged rows whose item existed when they were
+/// read: each needs a look at its item.
+const KNOWN_CHUNK: &str = "SELECT rowid, sf_object_id, title, fields, digest \
+     FROM temp.staged WHERE rowid > :after AND NOT is_new ORDER BY rowid LIMIT :limit";
+
+/// Creates, in one statement, the items of the staged rows that had none
+/// when read, each at its container and slug. A row whose path is taken
+/// (by an older item, or by a record with the same slug read before it),
+/// or whose item another writer made meanwhile, is skipped here and left
+/// to the row-by-row step, which finds it a free `-2`, `-3`... path.
+const INSERT_NEW: &str = "
+INSERT OR IGNORE INTO items (type, sf_object_id, path, state, title, fields,
+                             digest, created_at, updated_at, synced_at)
+SELECT ?1, sf_object_id, ?2 || slug, ?3, title, fields, digest, ?4, ?4, ?4
+FROM temp.staged WHERE is_new ORDER BY rowid";
+
+/// The next chunk of the new rows that [`INSERT_NEW`] skipped: those with
+/// no item made after row `:last_item`.
+const SKIPPED_CHUNK: &str = "
+SELECT s.rowid, s.sf_object_id, s.title, s.fields, s.digest FROM temp.staged AS s
+WHERE s.rowid > :after AND s.is_new
+  AND NOT EXISTS (SELECT 1 FROM items AS i
+                  WHERE i.type = :type AND i.sf_object_id = s.sf_object_id
+                    AND i.id > :last_item)
+ORDER BY s.rowid LIMIT :limit";
+
+/// The highest row id of a table's rows; new rows get higher ones.
+const LAST_ITEM_ID: &str = "SELECT coalesce(max(id), 0) FROM items";
+const LAST_EVENT_ID: &str = "SELECT coalesce(max(id), 0) FROM events";
+
+/// Records a `created` event, and a `published` one when `?4` is set, for
+/// each item after row `?3`, an item's events together.
+const CREATED_EVENTS: &str = "
+INSERT INTO events (run_id, at, kind, type, sf_object_id, path, fields)
+SELECT ?1, ?2, k.kind, i.type, i.sf_object_id, i.path, NULL
+FROM items AS i
+CROSS JOIN (SELECT 'created' AS kind, 1 AS n UNION ALL SELECT 'published', 2) AS k
+WHERE i.id > ?3 AND (k.n = 1 OR ?4)
+ORDER BY i.id, k.n";
+
+/// Reads back the events after row `?1`, for a policy that collects them.
+const EVENTS_AFTER: &str = "SELECT kind, sf_object_id, path FROM events \
+     WHERE id > ?1 ORDER BY id";
 
 /// Reads what apply needs of the current item.
 const CURRENT_ITEM: &str = "SELECT id, digest, state, path FROM main.items \
@@ -178,12 +218,28 @@ impl Apply<'_> {
             .query_row([self.type_name], |row| row.get(0))
     }
 
-    /// Step 1: creates and updates items from the staged rows, a chunk at
-    /// a time.
+    /// Step 1: creates and updates items from the staged rows. Rows whose
+    /// item existed when read are compared with it one by one; new ones
+    /// are created together, then those that could not be (a path taken,
+    /// an item made meanwhile) one by one.
     fn apply_staged(&mut self) -> rusqlite::Result<()> {
+        self.each_staged(KNOWN_CHUNK, &[])?;
+        let last_item = self.last_id(LAST_ITEM_ID)?;
+        self.create_new(last_item)?;
+        let type_name = self.type_name;
+        self.each_staged(
+            SKIPPED_CHUNK,
+            &[(":type", &type_name), (":last_item", &last_item)],
+        )
+    }
+
+    /// Runs `apply_one` on the staged rows `sql` selects, a chunk at a
+    /// time; besides `params`, `sql` takes `:after`, the last row id
+    /// seen, and `:limit`, the chunk's size.
+    fn each_staged(&mut self, sql: &str, params: &[(&str, &dyn ToSql)]) -> rusqlite::Result<()> {
         let mut after = 0;
         loop {
-            let chunk = self.staged_chunk(after)?;
+            let chunk = self.staged_chunk(sql, params, after)?;
             let Some(last) = chunk.last() else {
                 return Ok(());
             };
@@ -194,10 +250,18 @@ impl Apply<'_> {
         }
     }
 
-    /// Reads the staged rows after `rowid`.
-    fn staged_chunk(&self, after: i64) -> rusqlite::Result<Vec<Staged>> {
-        let mut stmt = self.tx.prepare_cached(STAGED_CHUNK)?;
-        let rows = stmt.query_map((after, CHUNK), |row| {
+    /// Reads the chunk of staged rows after `rowid` that `sql` selects.
+    fn staged_chunk(
+        &self,
+        sql: &str,
+        params: &[(&str, &dyn ToSql)],
+        after: i64,
+    ) -> rusqlite::Result<Vec<Staged>> {
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        let mut all = params.to_vec();
+        all.push((":after", &after));
+        all.push((":limit", &CHUNK));
+        let rows = stmt.query_map(all.as_slice(), |row| {
             Ok(Staged {
                 rowid: row.get(0)?,
                 sf_object_id: row.get(1)?,
@@ -207,6 +271,65 @@ impl Apply<'_> {
             })
         })?;
         rows.collect()
+    }
+
+    /// The highest row id `sql` reads.
+    fn last_id(&self, sql: &str) -> rusqlite::Result<i64> {
+        self.tx.prepare_cached(sql)?.query_row([], |row| row.get(0))
+    }
+
+    /// Creates the items of the new staged rows in one statement, and
+    /// their events in another.
+    fn create_new(&mut self, last_item: i64) -> rusqlite::Result<()> {
+        let prefix = format!("{}/", self.policy.container.trim_end_matches('/'));
+        let state = self.state_after_write("private");
+        let created = self.tx.prepare_cached(INSERT_NEW)?.execute((
+            self.type_name,
+            &prefix,
+            state,
+            &self.now,
+        ))? as u64;
+        if created == 0 {
+            return Ok(());
+        }
+        self.applied.counts.created += created;
+        if self.policy.publish {
+            self.applied.counts.published += created;
+        }
+        let last_event = self.last_id(LAST_EVENT_ID)?;
+        self.tx.prepare_cached(CREATED_EVENTS)?.execute((
+            self.policy.run_id,
+            &self.now,
+            last_item,
+            self.policy.publish,
+        ))?;
+        if self.policy.collect_events {
+            self.collect_events_after(last_event)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the events written after row `last_event`.
+    fn collect_events_after(&mut self, last_event: i64) -> rusqlite::Result<()> {
+        let mut stmt = self.tx.prepare_cached(EVENTS_AFTER)?;
+        let mut rows = stmt.query([last_event])?;
+        while let Some(row) = rows.next()? {
+            let kind: String = row.get(0)?;
+            let kind = match kind.as_str() {
+                "published" => EventKind::Published,
+                _ => EventKind::Created,
+            };
+            self.applied.events.push(Event {
+                run_id: self.policy.run_id,
+                at: self.now.clone(),
+                kind,
+                type_name: self.type_name.to_string(),
+                sf_object_id: row.get(1)?,
+                path: row.get(2)?,
+                fields: None,
+            });
+        }
+        Ok(())
     }
 
     /// Creates, updates or leaves alone the item of one staged row.

@@ -4,7 +4,7 @@
 //! the same values.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A record as the sync hands it to the catalog.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,8 +14,9 @@ pub struct Item {
     /// The value of the type's title field; the item's path is made from it
     /// once, when the item is created.
     pub title: String,
-    /// The mapped fields, in the configured order.
-    pub fields: Map<String, Value>,
+    /// The mapped fields: the text of a JSON object, keys in the
+    /// configured order.
+    pub fields: String,
     /// The sync's digest of the record; equal digests mean nothing changed.
     pub digest: String,
 }

@@ -10,6 +10,7 @@
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 use super::model::{Applied, ApplyPolicy, BatchCounts, Item};
+use super::slug::item_slug;
 use super::{apply, Catalog, Result};
 
 /// Seen ids with no staged row and no current item of the type; the
@@ -26,7 +27,9 @@ CREATE TEMP TABLE IF NOT EXISTS staged (
     sf_object_id TEXT PRIMARY KEY,
     title        TEXT NOT NULL,
     fields       TEXT NOT NULL,
-    digest       TEXT NOT NULL
+    digest       TEXT NOT NULL,
+    slug         TEXT NOT NULL,
+    is_new       INTEGER NOT NULL
 );
 CREATE TEMP TABLE IF NOT EXISTS seen (
     sf_object_id TEXT PRIMARY KEY
@@ -39,14 +42,18 @@ DELETE FROM temp.seen;
 const CURRENT_DIGEST: &str = "SELECT digest FROM main.items \
      WHERE type = ?1 AND sf_object_id = ?2";
 
-/// Keeps (or replaces) a record to write at apply time.
+/// Keeps (or replaces) a record to write at apply time, with the slug its
+/// path would start from and whether its type had no item for it when
+/// it was read (which lets apply create such items in one statement).
 const STAGE_RECORD: &str = "
-INSERT INTO temp.staged (sf_object_id, title, fields, digest)
-VALUES (?1, ?2, ?3, ?4)
+INSERT INTO temp.staged (sf_object_id, title, fields, digest, slug, is_new)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 ON CONFLICT (sf_object_id) DO UPDATE SET
     title = excluded.title,
     fields = excluded.fields,
-    digest = excluded.digest";
+    digest = excluded.digest,
+    slug = excluded.slug,
+    is_new = excluded.is_new";
 
 /// Forgets a staged record that turned out to match its item after all
 /// (the same record read twice, changed back in between).
@@ -154,12 +161,14 @@ impl Stage<'_> {
                     unstage.execute([id])?;
                 }
                 known => {
-                    match known {
-                        Some(_) => counts.changed += 1,
-                        None => counts.new += 1,
+                    let is_new = known.is_none();
+                    if is_new {
+                        counts.new += 1;
+                    } else {
+                        counts.changed += 1;
                     }
-                    let fields = fields_json(&item.fields);
-                    stage.execute((id, &item.title, fields, &item.digest))?;
+                    let slug = item_slug(&item.title, id);
+                    stage.execute((id, &item.title, &item.fields, &item.digest, slug, is_new))?;
                 }
             }
             see.execute([id])?;
@@ -181,11 +190,6 @@ impl Stage<'_> {
         drop(see);
         tx.commit()
     }
-}
-
-/// The JSON text of a record's fields, keys in the order given.
-fn fields_json(fields: &serde_json::Map<String, serde_json::Value>) -> String {
-    serde_json::to_string(fields).expect("a JSON object always serializes")
 }
 
 impl Drop for Stage<'_> {

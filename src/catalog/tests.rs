@@ -70,7 +70,7 @@ fn item(id: &str, title: &str, email: &str) -> Item {
         sf_object_id: id.to_string(),
         title: title.to_string(),
         digest: format!("{title}|{email}"),
-        fields,
+        fields: Value::Object(fields).to_string(),
     }
 }
 
@@ -182,13 +182,10 @@ fn records_are_created_updated_and_left_unchanged() {
 }
 
 #[test]
-fn fields_keep_the_order_they_were_given_in() {
+fn fields_are_stored_as_the_text_given_keys_in_order() {
     let fx = Fixture::new();
     let mut record = item(&id(1), "Z", "z@x");
-    record.fields = Map::new();
-    for key in ["zeta", "alpha", "mu"] {
-        record.fields.insert(key.into(), json!(1));
-    }
+    record.fields = r#"{"zeta":1,"alpha":1,"mu":1}"#.to_string();
     fx.sync(&[record], &fx.policy()).unwrap();
     let text: String = fx
         .catalog
@@ -198,22 +195,113 @@ fn fields_keep_the_order_they_were_given_in() {
     assert_eq!(text, r#"{"zeta":1,"alpha":1,"mu":1}"#);
 }
 
+/// Stages `record`, then lets another connection to the catalog write
+/// before the stage is applied.
+fn staged_while_another_writes(
+    fx: &Fixture,
+    record: Item,
+    other: impl FnOnce(&Catalog),
+) -> Stage<'_> {
+    let mut stage = fx.catalog.stage("Contact").unwrap();
+    stage.add_batch(&[record]).unwrap();
+    other(&Catalog::open(&fx.path).unwrap());
+    stage
+}
+
+impl Catalog {
+    fn stage_and_apply(&self, items: &[Item], policy: &ApplyPolicy) {
+        let mut stage = self.stage("Contact").unwrap();
+        stage.add_batch(items).unwrap();
+        stage.apply(policy).unwrap();
+    }
+}
+
 #[test]
 fn a_record_changed_by_another_writer_meanwhile_is_left_alone() {
     let fx = Fixture::new();
     let policy = fx.policy();
     fx.sync(&[item(&id(1), "Ada", "old")], &policy).unwrap();
 
-    let mut stage = fx.catalog.stage("Contact").unwrap();
-    stage.add_batch(&[item(&id(1), "Ada", "new")]).unwrap();
-    let other = Catalog::open(&fx.path).unwrap();
-    let mut one = other.stage("Contact").unwrap();
-    one.add_batch(&[item(&id(1), "Ada", "new")]).unwrap();
-    one.apply(&policy).unwrap();
-
+    let mut stage = staged_while_another_writes(&fx, item(&id(1), "Ada", "new"), |other| {
+        other.stage_and_apply(&[item(&id(1), "Ada", "new")], &policy);
+    });
     let applied = stage.apply(&policy).unwrap();
     assert_eq!(applied.counts.unchanged, 1);
     assert!(applied.events.is_empty());
+}
+
+#[test]
+fn a_new_record_whose_item_another_writer_made_meanwhile_updates_it() {
+    let fx = Fixture::new();
+    let policy = fx.policy();
+    let mut stage = staged_while_another_writes(&fx, item(&id(1), "Ada", "new"), |other| {
+        other.stage_and_apply(&[item(&id(1), "Ada", "old")], &policy);
+    });
+    let applied = stage.apply(&policy).unwrap();
+    assert_eq!(kinds(&applied), [(id(1).as_str(), EventKind::Updated)]);
+    assert_eq!((applied.counts.created, applied.counts.updated), (0, 1));
+    let ada = fx.item(&id(1));
+    assert_eq!(
+        (ada.path.as_str(), &ada.fields["email"]),
+        ("contacts/ada", &json!("new"))
+    );
+}
+
+#[test]
+fn a_changed_record_whose_item_another_writer_removed_meanwhile_is_created() {
+    let fx = Fixture::new();
+    let policy = fx.policy();
+    fx.sync(&[item(&id(1), "Ada", "old")], &policy).unwrap();
+    let delete = ApplyPolicy {
+        on_missing: OnMissing::Delete,
+        missing: MissingScope::Ids(vec![id(1)]),
+        ..policy.clone()
+    };
+    let mut stage = staged_while_another_writes(&fx, item(&id(1), "Ada", "new"), |other| {
+        other.stage_and_apply(&[], &delete);
+    });
+
+    let applied = stage.apply(&policy).unwrap();
+    assert_eq!(kinds(&applied), [(id(1).as_str(), EventKind::Created)]);
+    assert_eq!(fx.item(&id(1)).fields["email"], "new");
+}
+
+#[test]
+fn new_items_are_created_together_with_their_events_in_read_order() {
+    let fx = Fixture::new();
+    let publish = ApplyPolicy {
+        publish: true,
+        ..fx.policy()
+    };
+    let records = [
+        item(&id(3), "Cy", "c"),
+        item(&id(1), "Ada", "a"),
+        item(&id(2), "Bob", "b"),
+    ];
+    let applied = fx.sync(&records, &publish).unwrap();
+    let order = [id(3), id(1), id(2)];
+    let expected: Vec<(&str, EventKind)> = order
+        .iter()
+        .flat_map(|i| {
+            [
+                (i.as_str(), EventKind::Created),
+                (i.as_str(), EventKind::Published),
+            ]
+        })
+        .collect();
+    assert_eq!(kinds(&applied), expected);
+    assert_eq!((applied.counts.created, applied.counts.published), (3, 3));
+    assert_eq!(
+        fx.event_count(),
+        6,
+        "every event is written, not only collected"
+    );
+    assert!(applied
+        .events
+        .iter()
+        .all(|e| e.run_id == fx.run_id && e.fields.is_none()));
+    assert_eq!(applied.events[0].path, "contacts/cy");
+    assert_eq!(fx.item(&id(2)).state, "published");
 }
 
 #[test]
@@ -302,6 +390,9 @@ fn paths_are_slugs_made_unique_and_never_move() {
     let janet = fx.item(&id(1));
     assert_eq!(janet.path, "contacts/jane-doe");
     assert_eq!(janet.fields["name"], "Janet Roe");
+
+    fx.sync(&[item(&id(4), "Jane Doe", "4")], &policy).unwrap();
+    assert_eq!(fx.item(&id(4)).path, "contacts/jane-doe-4");
 
     let found = fx
         .catalog
@@ -719,7 +810,7 @@ fn bench_item(n: usize) -> Item {
     Item {
         sf_object_id: id(n),
         title: format!("Person {n}"),
-        fields,
+        fields: Value::Object(fields).to_string(),
         digest: format!("{n:064x}"),
     }
 }
