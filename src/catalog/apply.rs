@@ -30,18 +30,17 @@ const KNOWN_CHUNK: &str = "SELECT rowid, sf_object_id, title, fields, digest \
      FROM temp.staged WHERE rowid > :after AND NOT is_new ORDER BY rowid LIMIT :limit";
 
 /// Creates, in one statement, the items of the staged rows that had none
-/// when read, each at its container and slug. A row whose path is taken
-/// (by an older item, or by a record with the same slug read before it),
-/// or whose item another writer made meanwhile, is skipped here and left
-/// to the row-by-row step, which finds it a free `-2`, `-3`... path.
+/// when read, each at its container and the slug staging offered it. A
+/// row whose path is taken (by an older item, say), or whose item another
+/// writer made meanwhile, is skipped here and left to the row-by-row step.
 const INSERT_NEW: &str = "
 INSERT OR IGNORE INTO items (type, sf_object_id, path, state, title, fields,
                              digest, created_at, updated_at, synced_at)
 SELECT ?1, sf_object_id, ?2 || slug, ?3, title, fields, digest, ?4, ?4, ?4
 FROM temp.staged WHERE is_new ORDER BY rowid";
 
-/// The next chunk of the new rows that [`INSERT_NEW`] skipped: those with
-/// no item made after row `:last_item`.
+/// The next chunk of the new rows that [`INSERT_NEW`] skipped: those
+/// with no item made after row `:last_item`.
 const SKIPPED_CHUNK: &str = "
 SELECT s.rowid, s.sf_object_id, s.title, s.fields, s.digest FROM temp.staged AS s
 WHERE s.rowid > :after AND s.is_new

@@ -34,17 +34,30 @@ CREATE TEMP TABLE IF NOT EXISTS staged (
 CREATE TEMP TABLE IF NOT EXISTS seen (
     sf_object_id TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS slugs (
+    slug  TEXT PRIMARY KEY,
+    taken INTEGER NOT NULL
+) WITHOUT ROWID;
 DELETE FROM temp.staged;
 DELETE FROM temp.seen;
+DELETE FROM temp.slugs;
 ";
 
 /// Reads the digest an item has now.
 const CURRENT_DIGEST: &str = "SELECT digest FROM main.items \
      WHERE type = ?1 AND sf_object_id = ?2";
 
+/// Counts the new records staged with a slug, so that the second with
+/// one title can be offered `-2`, the third `-3`, and so on.
+const TAKE_SLUG: &str = "
+INSERT INTO temp.slugs (slug, taken) VALUES (?1, 1)
+ON CONFLICT (slug) DO UPDATE SET taken = taken + 1
+RETURNING taken";
+
 /// Keeps (or replaces) a record to write at apply time, with the slug its
-/// path would start from and whether its type had no item for it when
-/// it was read (which lets apply create such items in one statement).
+/// path is offered (suffixed when an earlier new record had the same) and
+/// whether its type had no item for it when it was read: apply creates
+/// such items together, in one statement.
 const STAGE_RECORD: &str = "
 INSERT INTO temp.staged (sf_object_id, title, fields, digest, slug, is_new)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -148,6 +161,7 @@ impl Stage<'_> {
         let mut stage = tx.prepare_cached(STAGE_RECORD)?;
         let mut unstage = tx.prepare_cached(UNSTAGE_RECORD)?;
         let mut see = tx.prepare_cached(MARK_SEEN)?;
+        let mut take_slug = tx.prepare_cached(TAKE_SLUG)?;
         let mut counts = BatchCounts::default();
 
         for item in items {
@@ -167,14 +181,20 @@ impl Stage<'_> {
                     } else {
                         counts.changed += 1;
                     }
-                    let slug = item_slug(&item.title, id);
+                    let mut slug = item_slug(&item.title, id);
+                    if is_new {
+                        let taken: i64 = take_slug.query_row([&slug], |row| row.get(0))?;
+                        if taken > 1 {
+                            slug = format!("{slug}-{taken}");
+                        }
+                    }
                     stage.execute((id, &item.title, &item.fields, &item.digest, slug, is_new))?;
                 }
             }
             see.execute([id])?;
         }
 
-        drop((current, stage, unstage, see));
+        drop((current, stage, unstage, see, take_slug));
         tx.commit()?;
         Ok(counts)
     }

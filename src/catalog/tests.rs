@@ -402,6 +402,43 @@ fn paths_are_slugs_made_unique_and_never_move() {
     assert_eq!(found[0].sf_object_id, id(3));
 }
 
+#[test]
+fn a_title_that_reads_like_a_suffixed_one_still_gets_a_path_of_its_own() {
+    let fx = Fixture::new();
+    let records = [
+        item(&id(1), "Jane Doe", "1"),
+        item(&id(2), "Jane Doe", "2"),
+        item(&id(3), "Jane Doe 2", "3"),
+        item(&id(4), "Jane Doe", "4"),
+    ];
+    let applied = fx.sync(&records, &fx.policy()).unwrap();
+    assert_eq!(applied.counts.created, 4);
+    let paths: Vec<String> = (1..5).map(|n| fx.item(&id(n)).path).collect();
+    assert_eq!(
+        paths,
+        [
+            "contacts/jane-doe",
+            "contacts/jane-doe-2",
+            "contacts/jane-doe-2-2",
+            "contacts/jane-doe-3"
+        ]
+    );
+}
+
+#[test]
+fn a_record_staged_twice_is_created_once() {
+    let fx = Fixture::new();
+    let mut stage = fx.catalog.stage("Contact").unwrap();
+    stage.add_batch(&[item(&id(1), "Ada", "a")]).unwrap();
+    stage
+        .add_batch(&[item(&id(2), "Ada", "b"), item(&id(1), "Ada", "c")])
+        .unwrap();
+    let applied = stage.apply(&fx.policy()).unwrap();
+    assert_eq!(applied.counts.created, 2);
+    assert_eq!(fx.item(&id(1)).fields["email"], "c");
+    assert_ne!(fx.item(&id(1)).path, fx.item(&id(2)).path);
+}
+
 /// Syncs four items, then a read that misses the first, under `on_missing`.
 fn sync_with_one_missing(fx: &Fixture, on_missing: OnMissing) -> Applied {
     let all: Vec<Item> = (1..=4)
