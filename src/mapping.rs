@@ -6,6 +6,8 @@
 //! objects, parent paths are flattened to the mapped name and child
 //! subqueries become arrays of objects.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -34,18 +36,26 @@ pub struct Mapped {
     pub id: SfId,
     /// The text that names the item's path when it is created.
     pub title: String,
-    /// The mapped fields, in configuration order.
-    pub fields: Map<String, Value>,
-    /// The same fields as JSON text, as the catalog stores them.
-    pub fields_json: String,
+    /// The mapped fields as the catalog stores them: the text of a JSON
+    /// object, keys in configuration order.
+    pub fields: String,
     /// A digest of the mapped fields: equal digests mean nothing to write.
     pub digest: String,
     /// The record's SystemModstamp as Salesforce wrote it.
     pub modstamp: Option<String>,
 }
 
-/// Maps one record of type `t`.
-pub fn map_record(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
+/// Maps one record of type `t`, showing each top-level mapped value to
+/// `inspect` on the way (the sync checks picklist values with it).
+///
+/// The fields are written straight to JSON text, values borrowed from the
+/// record where no conversion changes them: this runs for every record
+/// read, so it allocates as little as it can.
+pub fn map_record(
+    t: &TypeConfig,
+    record: &Value,
+    mut inspect: impl FnMut(&str, &Value),
+) -> Result<Mapped, MapError> {
     let id = record
         .get("Id")
         .and_then(Value::as_str)
@@ -53,11 +63,15 @@ pub fn map_record(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
         .ok_or_else(|| MapError::NoId {
             sobject: t.sobject.clone(),
         })?;
-    let fields = map_fields(&t.fields, record).map_err(|(field, why)| MapError::Field {
-        id: id.to_string(),
-        field,
-        why,
+    let mut json = Vec::with_capacity(512);
+    write_fields(&t.fields, record, &mut json, &mut inspect).map_err(|(field, why)| {
+        MapError::Field {
+            id: id.to_string(),
+            field,
+            why,
+        }
     })?;
+    let fields = String::from_utf8(json).expect("serde_json writes UTF-8");
     let title = t
         .title
         .as_deref()
@@ -68,13 +82,11 @@ pub fn map_record(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
         .get("SystemModstamp")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let fields_json = serde_json::to_string(&fields).expect("a JSON object always serializes");
-    let digest = digest(&title, &fields_json);
+    let digest = digest(&title, &fields);
     Ok(Mapped {
         id,
         title,
         fields,
-        fields_json,
         digest,
         modstamp,
     })
@@ -92,37 +104,51 @@ pub fn digest(title: &str, fields_json: &str) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-fn map_fields(
+/// Writes the fields `mappings` make of `record` to `out` as a JSON
+/// object, byte for byte what serde_json makes of the same map, and shows
+/// each value to `inspect`. On error, names the field and says why.
+fn write_fields(
     mappings: &[FieldMapping],
     record: &Value,
-) -> Result<Map<String, Value>, (String, String)> {
-    let mut fields = Map::with_capacity(mappings.len());
-    for m in mappings {
-        let value = match &m.source {
+    out: &mut Vec<u8>,
+    inspect: &mut dyn FnMut(&str, &Value),
+) -> Result<(), (String, String)> {
+    out.push(b'{');
+    for (n, m) in mappings.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_json(out, m.name.as_str());
+        out.push(b':');
+        match &m.source {
             FieldSource::Value { path, kind } => {
                 let raw = lookup(record, path).unwrap_or(&Value::Null);
-                convert(raw, *kind).map_err(|why| (m.name.clone(), why))?
+                let value = convert(raw, *kind).map_err(|why| (m.name.clone(), why))?;
+                inspect(&m.name, &value);
+                write_json(out, &*value);
             }
             FieldSource::Children {
                 relationship,
                 fields: inner,
                 ..
-            } => children(record, relationship, inner)
+            } => write_children(record, relationship, inner, out)
                 .map_err(|(f, why)| (format!("{}.{f}", m.name), why))?,
-        };
-        fields.insert(m.name.clone(), value);
+        }
     }
-    Ok(fields)
+    out.push(b'}');
+    Ok(())
 }
 
-/// A child subquery result as an array of mapped objects (empty when null).
-fn children(
+/// Writes a child subquery result as an array of mapped objects (empty
+/// when null).
+fn write_children(
     record: &Value,
     relationship: &str,
     inner: &[FieldMapping],
-) -> Result<Value, (String, String)> {
+    out: &mut Vec<u8>,
+) -> Result<(), (String, String)> {
     let rows = match get_key(record, relationship) {
-        None | Some(Value::Null) => return Ok(Value::Array(Vec::new())),
+        None | Some(Value::Null) => &Vec::new(),
         Some(result) => result
             .get("records")
             .and_then(Value::as_array)
@@ -133,11 +159,21 @@ fn children(
                 )
             })?,
     };
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(Value::Object(map_fields(inner, row)?));
+    out.push(b'[');
+    for (n, row) in rows.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_fields(inner, row, out, &mut |_, _| {})?;
     }
-    Ok(Value::Array(out))
+    out.push(b']');
+    Ok(())
+}
+
+/// Appends the compact JSON of `value`.
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Neither writing to a Vec nor serialising text or a JSON value fails.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// Follows a dotted path through nested parent records; `None` when a parent is null.
@@ -172,21 +208,23 @@ fn title_text(value: &Value) -> String {
     }
 }
 
-/// Converts one value by its configured kind.
-pub fn convert(raw: &Value, kind: ValueKind) -> Result<Value, String> {
+/// Converts one value by its configured kind, borrowing it where it
+/// stays as it came.
+pub fn convert(raw: &Value, kind: ValueKind) -> Result<Cow<'_, Value>, String> {
     if raw.is_null() {
-        return Ok(Value::Null);
+        return Ok(Cow::Borrowed(raw));
     }
+    let owned = Cow::Owned;
     match kind {
         ValueKind::Auto => Ok(auto(raw)),
-        ValueKind::String | ValueKind::Picklist => scalar_text(raw).map(Value::String),
+        ValueKind::String | ValueKind::Picklist => scalar_text(raw),
         ValueKind::Multipicklist => multipicklist(raw),
-        ValueKind::Date => date(raw),
-        ValueKind::Datetime => datetime(raw),
+        ValueKind::Date => date(raw).map(|()| Cow::Borrowed(raw)),
+        ValueKind::Datetime => datetime(raw).map(owned),
         ValueKind::Boolean => boolean(raw),
-        ValueKind::Number => number(raw),
+        ValueKind::Number => number(raw).map(owned),
         ValueKind::Address => match raw {
-            Value::Object(o) => Ok(Value::Object(without_attributes(o))),
+            Value::Object(o) => Ok(owned(Value::Object(without_attributes(o)))),
             _ => Err(format!("expected a compound address, got {}", shape(raw))),
         },
     }
@@ -194,15 +232,15 @@ pub fn convert(raw: &Value, kind: ValueKind) -> Result<Value, String> {
 
 /// Without a configured kind: datetimes are recognised by Salesforce's exact
 /// form; nested records lose their `attributes`; the rest stays as it came.
-fn auto(raw: &Value) -> Value {
+fn auto(raw: &Value) -> Cow<'_, Value> {
     match raw {
         Value::String(s) => match parse_sf_datetime(s) {
-            Some(dt) => Value::String(rfc3339(dt)),
-            None => raw.clone(),
+            Some(dt) => Cow::Owned(Value::String(rfc3339(dt))),
+            None => Cow::Borrowed(raw),
         },
-        Value::Object(o) => Value::Object(without_attributes(o)),
-        Value::Number(n) => Value::Number(canonical(n)),
-        _ => raw.clone(),
+        Value::Object(o) => Cow::Owned(Value::Object(without_attributes(o))),
+        Value::Number(n) => Cow::Owned(Value::Number(canonical(n))),
+        _ => Cow::Borrowed(raw),
     }
 }
 
@@ -224,32 +262,33 @@ fn without_attributes(o: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-fn scalar_text(raw: &Value) -> Result<String, String> {
+fn scalar_text(raw: &Value) -> Result<Cow<'_, Value>, String> {
     match raw {
-        Value::String(s) => Ok(s.clone()),
-        Value::Bool(_) | Value::Number(_) => Ok(raw.to_string()),
+        Value::String(_) => Ok(Cow::Borrowed(raw)),
+        Value::Bool(_) | Value::Number(_) => Ok(Cow::Owned(Value::String(raw.to_string()))),
         _ => Err(format!("expected text, got {}", shape(raw))),
     }
 }
 
-fn multipicklist(raw: &Value) -> Result<Value, String> {
+fn multipicklist(raw: &Value) -> Result<Cow<'_, Value>, String> {
     match raw {
-        Value::String(s) if s.is_empty() => Ok(Value::Array(Vec::new())),
-        Value::String(s) => Ok(Value::Array(
+        Value::String(s) if s.is_empty() => Ok(Cow::Owned(Value::Array(Vec::new()))),
+        Value::String(s) => Ok(Cow::Owned(Value::Array(
             s.split(';').map(|v| Value::String(v.to_string())).collect(),
-        )),
-        Value::Array(_) => Ok(raw.clone()),
+        ))),
+        Value::Array(_) => Ok(Cow::Borrowed(raw)),
         _ => Err(format!("expected `;`-separated values, got {}", shape(raw))),
     }
 }
 
-fn date(raw: &Value) -> Result<Value, String> {
+/// Checks that `raw` is an ISO date, which stays as it came.
+fn date(raw: &Value) -> Result<(), String> {
     let text = raw
         .as_str()
         .ok_or_else(|| format!("expected a date, got {}", shape(raw)))?;
     let format = format_description!("[year]-[month]-[day]");
     Date::parse(text, format).map_err(|_| format!("`{}` is not a date", clip(text)))?;
-    Ok(raw.clone())
+    Ok(())
 }
 
 fn datetime(raw: &Value) -> Result<Value, String> {
@@ -262,11 +301,11 @@ fn datetime(raw: &Value) -> Result<Value, String> {
     Ok(Value::String(rfc3339(dt)))
 }
 
-fn boolean(raw: &Value) -> Result<Value, String> {
+fn boolean(raw: &Value) -> Result<Cow<'_, Value>, String> {
     match raw {
-        Value::Bool(_) => Ok(raw.clone()),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+        Value::Bool(_) => Ok(Cow::Borrowed(raw)),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Cow::Owned(Value::Bool(true))),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Cow::Owned(Value::Bool(false))),
         _ => Err(format!("expected a boolean, got {}", shape(raw))),
     }
 }
@@ -373,14 +412,58 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
         })
     }
 
+    /// Maps a record, showing its values to no one.
+    fn map(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
+        map_record(t, record, |_, _| {})
+    }
+
+    fn fields(m: &Mapped) -> Value {
+        serde_json::from_str(&m.fields).unwrap()
+    }
+
+    #[test]
+    fn fields_are_the_json_serde_json_makes_of_the_same_map() {
+        let mut r = record();
+        r["Name"] = json!("Ada \"the Countess\" Lovelace\n\u{e9}\u{1F600}");
+        let m = map(&contact(), &r).unwrap();
+        let map: Map<String, Value> = serde_json::from_str(&m.fields).unwrap();
+        assert_eq!(serde_json::to_string(&map).unwrap(), m.fields);
+        assert_eq!(map.keys().next().map(String::as_str), Some("name"));
+        assert_eq!(map["name"], r["Name"]);
+    }
+
+    #[test]
+    fn each_top_level_value_is_shown_once_in_order() {
+        let mut shown = Vec::new();
+        map_record(&contact(), &record(), |name, value| {
+            shown.push((name.to_string(), value.clone()));
+        })
+        .unwrap();
+        let names: Vec<&str> = shown.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "name",
+                "account_name",
+                "birthdate",
+                "stamp",
+                "industries",
+                "newsletter",
+                "score",
+                "address"
+            ]
+        );
+        assert_eq!(shown[4].1, json!(["Retail", "Energy"]));
+    }
+
     #[test]
     fn a_full_record_maps_to_catalog_values() {
-        let m = map_record(&contact(), &record()).unwrap();
+        let m = map(&contact(), &record()).unwrap();
         assert_eq!(m.id.as_str(), "003R000000A1BCDIA3");
         assert_eq!(m.title, "Ada Lovelace");
         assert_eq!(m.modstamp.as_deref(), Some("2024-03-17T16:21:26.000+0000"));
         assert_eq!(
-            Value::Object(m.fields),
+            fields(&m),
             json!({
                 "name": "Ada Lovelace",
                 "account_name": "Acme",
@@ -401,21 +484,22 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
         r["Account"] = Value::Null;
         r["OpportunityContactRoles"] = Value::Null;
         r["Industries__c"] = Value::Null;
-        let m = map_record(&contact(), &r).unwrap();
-        assert_eq!(m.fields["account_name"], Value::Null);
-        assert_eq!(m.fields["roles"], json!([]));
-        assert_eq!(m.fields["industries"], Value::Null);
+        let m = map(&contact(), &r).unwrap();
+        let f = fields(&m);
+        assert_eq!(f["account_name"], Value::Null);
+        assert_eq!(f["roles"], json!([]));
+        assert_eq!(f["industries"], Value::Null);
     }
 
     #[test]
     fn a_new_title_alone_changes_the_digest() {
-        let a = map_record(&contact(), &record()).unwrap();
+        let a = map(&contact(), &record()).unwrap();
         let mut r = record();
         r["Name"] = json!("Ada King");
         let mut t = contact();
         t.fields.retain(|f| f.name != "name");
-        let b = map_record(&t, &r).unwrap();
-        let c = map_record(&t, &record()).unwrap();
+        let b = map(&t, &r).unwrap();
+        let c = map(&t, &record()).unwrap();
         assert_eq!(b.fields, c.fields, "the title field is not mapped here");
         assert_ne!(b.digest, c.digest);
         assert_ne!(a.digest, c.digest);
@@ -423,52 +507,49 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
 
     #[test]
     fn digest_follows_the_fields_only() {
-        let a = map_record(&contact(), &record()).unwrap();
+        let a = map(&contact(), &record()).unwrap();
         let mut r = record();
         r["SystemModstamp"] = json!("2025-01-01T00:00:00.000+0000");
         r["Unmapped__c"] = json!("x");
-        let b = map_record(&contact(), &r).unwrap();
+        let b = map(&contact(), &r).unwrap();
         assert_ne!(a.fields, b.fields, "stamp is mapped here");
         let mut r = record();
         r["Unmapped__c"] = json!("x");
-        assert_eq!(map_record(&contact(), &r).unwrap().digest, a.digest);
+        assert_eq!(map(&contact(), &r).unwrap().digest, a.digest);
         r["Name"] = json!("Ada King");
-        assert_ne!(map_record(&contact(), &r).unwrap().digest, a.digest);
+        assert_ne!(map(&contact(), &r).unwrap().digest, a.digest);
     }
 
     #[test]
     fn bad_values_name_the_record_and_field() {
         let mut r = record();
         r["Score__c"] = json!({"nested": true});
-        let err = map_record(&contact(), &r).unwrap_err().to_string();
+        let err = map(&contact(), &r).unwrap_err().to_string();
         assert!(
             err.contains("003R000000A1BCDIA3") && err.contains("`score`"),
             "{err}"
         );
         let mut r = record();
         r.as_object_mut().unwrap().remove("Id");
-        assert!(matches!(
-            map_record(&contact(), &r),
-            Err(MapError::NoId { .. })
-        ));
+        assert!(matches!(map(&contact(), &r), Err(MapError::NoId { .. })));
     }
 
     #[test]
     fn csv_text_converts_by_kind() {
         assert_eq!(
-            convert(&json!("true"), ValueKind::Boolean).unwrap(),
+            *convert(&json!("true"), ValueKind::Boolean).unwrap(),
             json!(true)
         );
         assert_eq!(
-            convert(&json!("12.5"), ValueKind::Number).unwrap(),
+            *convert(&json!("12.5"), ValueKind::Number).unwrap(),
             json!(12.5)
         );
         assert_eq!(
-            convert(&json!(""), ValueKind::Multipicklist).unwrap(),
+            *convert(&json!(""), ValueKind::Multipicklist).unwrap(),
             json!([])
         );
         assert_eq!(
-            convert(&json!("2024-01-31T12:34:56.000+0100"), ValueKind::Datetime).unwrap(),
+            *convert(&json!("2024-01-31T12:34:56.000+0100"), ValueKind::Datetime).unwrap(),
             json!("2024-01-31T11:34:56Z")
         );
         assert!(convert(&json!("31/01/2024"), ValueKind::Date).is_err());

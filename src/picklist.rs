@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use log::warn;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -234,28 +234,30 @@ impl Vocabularies {
         })
     }
 
-    /// Warns, once per field, about a mapped value outside its vocabulary.
-    pub fn check(&mut self, fields: &Map<String, Value>) {
-        for (name, (path, values)) in &self.known {
-            if self.warned.contains(name) {
-                continue;
-            }
-            let unknown = match fields.get(name) {
-                Some(Value::String(v)) => (!values.contains(v)).then_some(v.as_str()),
-                Some(Value::Array(list)) => list
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .find(|v| !values.contains(*v)),
-                _ => None,
-            };
-            if let Some(v) = unknown {
-                warn!(
-                    "`{}` field `{name}`: `{v}` is not in the cached vocabulary of `{path}`; \
-                     stored as it came (run `sfsync picklist refresh` if Salesforce added it)",
-                    self.type_name
-                );
-                self.warned.insert(name.clone());
-            }
+    /// Warns, once per field, about a mapped value outside its vocabulary;
+    /// `name` is the field's local name.
+    pub fn check(&mut self, name: &str, value: &Value) {
+        let Some((path, values)) = self.known.get(name) else {
+            return;
+        };
+        if self.warned.contains(name) {
+            return;
+        }
+        let unknown = match value {
+            Value::String(v) => (!values.contains(v)).then_some(v.as_str()),
+            Value::Array(list) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|v| !values.contains(*v)),
+            _ => None,
+        };
+        if let Some(v) = unknown {
+            warn!(
+                "`{}` field `{name}`: `{v}` is not in the cached vocabulary of `{path}`; \
+                 stored as it came (run `sfsync picklist refresh` if Salesforce added it)",
+                self.type_name
+            );
+            self.warned.insert(name.to_string());
         }
     }
 }
@@ -328,12 +330,12 @@ mod tests {
             known,
             warned: HashSet::new(),
         };
-        let fine = json!({"industries": ["Retail"]});
-        vocab.check(fine.as_object().unwrap());
+        vocab.check("industries", &json!(["Retail"]));
+        vocab.check("name", &json!("Mining"));
         assert!(vocab.warned.is_empty());
-        let odd = json!({"industries": ["Retail", "Mining"]});
-        vocab.check(odd.as_object().unwrap());
-        vocab.check(odd.as_object().unwrap());
+        let odd = json!(["Retail", "Mining"]);
+        vocab.check("industries", &odd);
+        vocab.check("industries", &odd);
         assert_eq!(vocab.warned.len(), 1);
     }
 }

@@ -584,18 +584,18 @@ fn map_page<R: Borrow<Value>>(
     let mut page = MappedPage::default();
     for record in records {
         page.read += 1;
-        match mapping::map_record(t, record.borrow()) {
+        let check = |name: &str, value: &Value| vocabularies.check(name, value);
+        match mapping::map_record(t, record.borrow(), check) {
             Ok(mapped) => {
                 if let Some(stamp) = mapped.modstamp {
                     if page.watermark.as_ref().is_none_or(|w| &stamp > w) {
                         page.watermark = Some(stamp);
                     }
                 }
-                vocabularies.check(&mapped.fields);
                 page.items.push(Item {
                     sf_object_id: mapped.id.to_string(),
                     title: mapped.title,
-                    fields: mapped.fields_json,
+                    fields: mapped.fields,
                     digest: mapped.digest,
                 });
             }
