@@ -31,14 +31,15 @@ impl SfId {
     /// 18-character id may come in any case: its suffix tells the case of the
     /// first 15 characters, so it is restored from there and checked.
     pub fn parse(raw: &str) -> Result<SfId, IdError> {
-        let shown = printable(raw);
+        // Ids are parsed by the hundred thousand: the printable form for an
+        // error message is made only when there is an error.
         if !raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(IdError::Alphabet(shown));
+            return Err(IdError::Alphabet(printable(raw)));
         }
         match raw.len() {
             15 => Ok(SfId(format!("{raw}{}", suffix(raw.as_bytes())))),
-            18 => parse_18(raw).ok_or(IdError::Checksum(shown)),
-            n => Err(IdError::Length(shown, n)),
+            18 => parse_18(raw).ok_or_else(|| IdError::Checksum(printable(raw))),
+            n => Err(IdError::Length(printable(raw), n)),
         }
     }
 

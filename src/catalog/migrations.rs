@@ -121,9 +121,21 @@ CREATE TABLE picklist_values (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: an index of the rejected items alone.
+const V3_REJECTED: &str = "
+-- Serves finding which ids of an id listing belong to rejected items
+-- (their digest is cleared), without reading every listed item's row.
+-- Only rejected items are in it, so it costs nothing to keep otherwise.
+CREATE INDEX items_rejected ON items (type, sf_object_id) WHERE digest = '';
+";
+
 /// Every migration, oldest first.
 pub(super) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1_ITEMS_RUNS_EVENTS), M::up(V2_PICKLISTS)])
+    Migrations::new(vec![
+        M::up(V1_ITEMS_RUNS_EVENTS),
+        M::up(V2_PICKLISTS),
+        M::up(V3_REJECTED),
+    ])
 }
 
 /// Brings the schema of a writable catalog up to date.

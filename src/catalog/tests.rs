@@ -95,7 +95,10 @@ fn migrations_are_valid_and_apply_to_an_empty_database() {
         .conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2, "V1 items, runs, events; V2 picklists");
+    assert_eq!(
+        version, 3,
+        "V1 items, runs, events; V2 picklists; V3 rejected"
+    );
     let mode: String = fx
         .catalog
         .conn
@@ -483,6 +486,23 @@ fn missing_items_are_made_private_when_the_policy_rejects_them() {
         .collect::<Vec<_>>();
     let applied = fx.sync(&again, &policy).unwrap();
     assert_eq!(kinds(&applied), [(id(1).as_str(), EventKind::NotFound)]);
+}
+
+#[test]
+fn listed_ids_without_a_current_item_are_unknown_rejected_ones_too() {
+    let fx = Fixture::new();
+    sync_with_one_missing(&fx, OnMissing::Reject);
+    assert_eq!(fx.item(&id(1)).digest, "", "id 1 is rejected");
+    let mut stage = fx.catalog.stage("Contact").unwrap();
+    stage.add_batch(&[item(&id(3), "P3", "changed")]).unwrap();
+    stage.mark_seen(&[id(1), id(2), id(3), id(5)]).unwrap();
+    let mut unknown = stage.unknown_seen().unwrap();
+    unknown.sort();
+    assert_eq!(
+        unknown,
+        [id(1), id(5)],
+        "not the held id 2, nor the staged id 3"
+    );
 }
 
 #[test]
