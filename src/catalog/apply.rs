@@ -6,10 +6,11 @@
 //! re-checked against the catalog, since `sync-one` or the server may have
 //! written the same items while the read went on.
 //!
-//! TODO: a first sync of a million records holds the write lock for about
-//! 12 s (release build, 2 cores), so other writers need a busy timeout
-//! longer than that; applying in several transactions would shorten it
-//! but give up the all-or-nothing guarantee.
+//! TODO: a first sync of a million records holds the write lock for 12 to
+//! 15 s (release build, 2 cores; most of it writing a gigabyte to the
+//! log and checkpointing it), so other writers need a busy timeout longer
+//! than that; applying in several transactions would shorten it but give
+//! up the all-or-nothing guarantee.
 
 use std::collections::HashMap;
 
