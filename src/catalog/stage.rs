@@ -13,18 +13,19 @@ use super::model::{Applied, ApplyPolicy, BatchCounts, Item};
 use super::slug::item_slug;
 use super::{apply, Catalog, Result};
 
-/// Seen ids with no staged row and no current item of the type (absent,
-/// or rejected and so without a digest). `items_by_type_id` answers the
+/// Seen ids with no current item of the type (absent, or rejected and so
+/// without a digest) and no staged row. `items_by_type_id` answers the
 /// first look-up and `items_rejected` the second, neither reading items;
 /// the planner, which has no statistics, must be told to use the second.
+/// The terms are in the order that rules out a held id soonest.
 const UNKNOWN_SEEN: &str = "
     SELECT seen.sf_object_id FROM temp.seen AS seen
-    WHERE NOT EXISTS (SELECT 1 FROM temp.staged AS s WHERE s.sf_object_id = seen.sf_object_id)
-      AND (NOT EXISTS (SELECT 1 FROM items AS i
+    WHERE (NOT EXISTS (SELECT 1 FROM items AS i
                        WHERE i.type = ?1 AND i.sf_object_id = seen.sf_object_id)
            OR EXISTS (SELECT 1 FROM items AS i INDEXED BY items_rejected
                       WHERE i.type = ?1 AND i.sf_object_id = seen.sf_object_id
-                        AND i.digest = ''))";
+                        AND i.digest = ''))
+      AND NOT EXISTS (SELECT 1 FROM temp.staged AS s WHERE s.sf_object_id = seen.sf_object_id)";
 
 /// Creates the TEMP tables on first use and empties them.
 const PREPARE_TABLES: &str = "
