@@ -255,24 +255,32 @@ async fn cut(
     parts: usize,
 ) -> Result<(Vec<StampRange>, Option<OffsetDateTime>)> {
     let whole = || Ok((vec![range.clone()], None));
-    let from = match &range.from {
-        Some(f) => parse_literal(f)?,
-        None => match edge(client, t, range, false).await? {
-            Some(stamp) => stamp,
-            None => return whole(),
-        },
+    let low = async {
+        match &range.from {
+            Some(f) => parse_literal(f).map(Some),
+            None => edge(client, t, range, false).await,
+        }
     };
-    let (to, newest) = match &range.to {
-        Some(t) => (parse_literal(t)?, None),
-        // The last part keeps the open end; the second only sets the span,
-        // and cannot be added past the last stamp `time` represents.
-        None => match edge(client, t, range, true).await? {
-            Some(stamp) => (
-                stamp.checked_add(Duration::SECOND).unwrap_or(stamp),
-                Some(stamp),
-            ),
-            None => return whole(),
-        },
+    // The upper bound, and whether it is the newest stamp of an open end.
+    let high = async {
+        match &range.to {
+            Some(to) => parse_literal(to).map(|stamp| Some((stamp, false))),
+            None => Ok(edge(client, t, range, true)
+                .await?
+                .map(|stamp| (stamp, true))),
+        }
+    };
+    // Both edges are asked at once: on a slow link that is one round trip
+    // before the read instead of two.
+    let (Some(from), Some((top, open))) = tokio::try_join!(low, high)? else {
+        return whole();
+    };
+    // The last part keeps the open end; the second only sets the span, and
+    // cannot be added past the last stamp `time` represents.
+    let (to, newest) = if open {
+        (top.checked_add(Duration::SECOND).unwrap_or(top), Some(top))
+    } else {
+        (top, None)
     };
     let span = (to - from).whole_seconds();
     let parts = (parts as i64).min(span).max(1);
