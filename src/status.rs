@@ -1,9 +1,10 @@
 //! `status`'s work: what the catalog says about each type and the runs
 //! that wrote it.
 //!
-//! A run's counts name each type it synced to the end, and its error names
-//! each type that failed (`` `Contact`: reading ... ``), so the last sync
-//! and the last failure of a type can be told from the run log alone.
+//! A run's counts name each type it synced to the end, and its error heads
+//! each type's failure with the type (`` `Contact`: reading ... ``, joined
+//! by `; `), so the last sync and the last failure of a type can be told
+//! from the run log alone.
 
 use std::collections::BTreeMap;
 
@@ -109,8 +110,12 @@ fn failed_on(run: &RunRecord, type_name: &str) -> bool {
     if counted {
         return false;
     }
+    // A type's failure is written `` `Type`: why ``, failures joined by
+    // `; `: only that head names the type, not a mention of it (or of an
+    // sobject spelled like it) inside another type's reason.
     let error = run.error.as_deref().unwrap_or_default();
-    if error.contains(&format!("`{type_name}`")) {
+    let head = format!("`{type_name}`: ");
+    if error.starts_with(&head) || error.contains(&format!("; {head}")) {
         return true;
     }
     let words: Vec<&str> = run.command.split_whitespace().collect();
@@ -172,5 +177,17 @@ mod tests {
         let login = failed("sync-all --type Lead", json!({}), "logging in");
         assert!(failed_on(&login, "Lead"));
         assert!(!failed_on(&login, "Contact"));
+    }
+
+    #[test]
+    fn a_type_named_like_another_types_sobject_is_not_blamed_for_it() {
+        let run = failed(
+            "sync-all --type Board --type Lead",
+            json!({}),
+            "`Board`: reading `Contact`: INVALID_FIELD; `Lead`: reading `Lead`",
+        );
+        assert!(failed_on(&run, "Board"));
+        assert!(failed_on(&run, "Lead"));
+        assert!(!failed_on(&run, "Contact"), "named only as Board's sobject");
     }
 }
