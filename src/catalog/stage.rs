@@ -14,18 +14,24 @@ use super::slug::item_slug;
 use super::{apply, Catalog, Result};
 
 /// Seen ids with no current item of the type (absent, or rejected and so
-/// without a digest) and no staged row. `items_by_type_id` answers the
-/// first look-up and `items_rejected` the second, neither reading items;
-/// the planner, which has no statistics, must be told to use the second.
-/// The terms are in the order that rules out a held id soonest.
+/// without a digest) and no staged row. Almost every listed id has an
+/// item, so the few that do not are gathered first: by joining the listing
+/// with `items_by_type_id`, which reads no items, and by walking
+/// `items_rejected`, which holds only rejected items (the planner, which
+/// has no statistics, must be told to use it). Only those few are then
+/// looked for among the staged rows.
 const UNKNOWN_SEEN: &str = "
-    SELECT seen.sf_object_id FROM temp.seen AS seen
-    WHERE (NOT EXISTS (SELECT 1 FROM items AS i
-                       WHERE i.type = ?1 AND i.sf_object_id = seen.sf_object_id)
-           OR EXISTS (SELECT 1 FROM items AS i INDEXED BY items_rejected
-                      WHERE i.type = ?1 AND i.sf_object_id = seen.sf_object_id
-                        AND i.digest = ''))
-      AND NOT EXISTS (SELECT 1 FROM temp.staged AS s WHERE s.sf_object_id = seen.sf_object_id)";
+    WITH unheld (sf_object_id) AS MATERIALIZED (
+        SELECT seen.sf_object_id FROM temp.seen AS seen
+        LEFT JOIN items AS i ON i.type = ?1 AND i.sf_object_id = seen.sf_object_id
+        WHERE i.id IS NULL
+        UNION ALL
+        SELECT r.sf_object_id FROM items AS r INDEXED BY items_rejected
+        WHERE r.type = ?1 AND r.digest = ''
+          AND EXISTS (SELECT 1 FROM temp.seen AS seen
+                      WHERE seen.sf_object_id = r.sf_object_id))
+    SELECT u.sf_object_id FROM unheld AS u
+    WHERE NOT EXISTS (SELECT 1 FROM temp.staged AS s WHERE s.sf_object_id = u.sf_object_id)";
 
 /// Creates the TEMP tables on first use and empties them.
 const PREPARE_TABLES: &str = "
