@@ -99,6 +99,59 @@ pub struct TypeOutcome {
     pub seconds: f64,
 }
 
+/// What a run of several types comes to, for the run log: the same for
+/// `sync-all` and for the server's syncs.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// The counts of each type that finished, by type name.
+    pub counts: Value,
+    /// The run's failures in words, in the order they happened: a failed
+    /// type's headed with its name (`` `Contact`: why ``, which `status`
+    /// relies on), each failed hook's, then an early stop.
+    pub errors: Vec<String>,
+}
+
+impl RunSummary {
+    /// Sums up `outcomes`, of the `planned` types the run meant to sync.
+    pub fn of(outcomes: &[TypeOutcome], planned: usize) -> RunSummary {
+        let mut counts = serde_json::Map::new();
+        let mut errors = Vec::new();
+        for o in outcomes {
+            match &o.result {
+                Ok(c) => {
+                    counts.insert(o.name.clone(), serde_json::to_value(c).unwrap_or_default());
+                }
+                Err(e) => errors.push(format!("`{}`: {e:#}", o.name)),
+            }
+            errors.extend(o.hook_failures.iter().map(|h| format!("{h:#}")));
+        }
+        if outcomes.len() < planned {
+            let skipped = planned - outcomes.len();
+            errors.push(format!(
+                "the run stopped early; {skipped} type(s) were not synced"
+            ));
+        }
+        RunSummary {
+            counts: Value::Object(counts),
+            errors,
+        }
+    }
+
+    /// How the run ended: failed if anything failed.
+    pub fn outcome(&self) -> catalog::RunOutcome {
+        if self.errors.is_empty() {
+            catalog::RunOutcome::Ok
+        } else {
+            catalog::RunOutcome::Failed
+        }
+    }
+
+    /// The run log's error text: the failures joined by `; `.
+    pub fn error_text(&self) -> Option<String> {
+        (!self.errors.is_empty()).then(|| self.errors.join("; "))
+    }
+}
+
 /// What `sync-one` found.
 #[derive(Debug)]
 pub enum OneOutcome {
@@ -655,4 +708,48 @@ fn stops_the_run(e: &anyhow::Error) -> bool {
                 Some(c) if !matches!(c, catalog::CatalogError::MassMissing { .. })
             ),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(name: &str, result: Result<catalog::Counts>, hooks: &[&str]) -> TypeOutcome {
+        TypeOutcome {
+            name: name.into(),
+            result,
+            events: Vec::new(),
+            hook_failures: hooks.iter().map(|h| anyhow!("{h}")).collect(),
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_summary_heads_each_failure_with_its_type_in_run_order() {
+        let created = catalog::Counts {
+            created: 2,
+            ..Default::default()
+        };
+        let outcomes = [
+            outcome("Account", Ok(created), &["hook `reindex` exited 1"]),
+            outcome("Contact", Err(anyhow!("reading `Contact`")), &[]),
+        ];
+        let summary = RunSummary::of(&outcomes, 3);
+        assert_eq!(summary.counts["Account"]["created"], 2);
+        assert!(summary.counts.get("Contact").is_none());
+        assert_eq!(
+            summary.errors,
+            [
+                "hook `reindex` exited 1",
+                "`Contact`: reading `Contact`",
+                "the run stopped early; 1 type(s) were not synced"
+            ]
+        );
+        assert_eq!(summary.outcome(), catalog::RunOutcome::Failed);
+        let clean = RunSummary::of(&[outcome("Account", Ok(created), &[])], 1);
+        assert_eq!(
+            (clean.outcome(), clean.error_text()),
+            (catalog::RunOutcome::Ok, None)
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::runtime::Runtime;
 
-use crate::catalog::{Catalog, RunOutcome};
+use crate::catalog::Catalog;
 use crate::cli::Global;
 use crate::config::{Config, TypeConfig};
 use crate::describe::Describes;
@@ -15,7 +15,7 @@ use crate::lock::RunLock;
 use crate::output;
 use crate::picklist;
 use crate::salesforce::Client;
-use crate::sync::{RunOptions, Syncer, TypeOutcome};
+use crate::sync::{RunOptions, RunSummary, Syncer, TypeOutcome};
 
 /// Arguments of `sync-all`.
 #[derive(Debug, clap::Args)]
@@ -135,56 +135,29 @@ fn command_line(args: &Args) -> String {
     line
 }
 
-/// Writes the run log, reports failures and picks the exit code.
+/// Writes the run log, reports failures and picks the exit code: the
+/// first failed type's, else 5 when only a hook failed.
 fn report(
     catalog: &Catalog,
     run_id: i64,
     outcomes: &[TypeOutcome],
     planned: usize,
 ) -> Result<Exit> {
-    let mut exit = Exit::Ok;
-    let mut errors = Vec::new();
-    let mut counts = serde_json::Map::new();
-    for o in outcomes {
-        match &o.result {
-            Ok(c) => {
-                counts.insert(o.name.clone(), serde_json::to_value(c)?);
-            }
-            Err(e) => {
-                let text = format!("`{}`: {e:#}", o.name);
-                output::error(&text);
-                errors.push(text);
-                if exit == Exit::Ok || exit == Exit::Hook {
-                    exit = classify(e);
-                }
-            }
-        }
-        for h in &o.hook_failures {
-            let text = format!("{h:#}");
-            output::error(&text);
-            errors.push(text);
-            if exit == Exit::Ok {
-                exit = Exit::Hook;
-            }
-        }
+    let summary = RunSummary::of(outcomes, planned);
+    for e in &summary.errors {
+        output::error(e);
     }
-    if outcomes.len() < planned {
-        let skipped = planned - outcomes.len();
-        let text = format!("the run stopped early; {skipped} type(s) were not synced");
-        output::error(&text);
-        errors.push(text);
-    }
-    let outcome = if errors.is_empty() {
-        RunOutcome::Ok
-    } else {
-        RunOutcome::Failed
+    let failed_type = outcomes.iter().find_map(|o| o.result.as_ref().err());
+    let exit = match failed_type {
+        Some(e) => classify(e),
+        None if outcomes.iter().any(|o| !o.hook_failures.is_empty()) => Exit::Hook,
+        None => Exit::Ok,
     };
-    let error = (!errors.is_empty()).then(|| errors.join("; "));
     catalog.finish_run(
         run_id,
-        outcome,
-        &serde_json::Value::Object(counts),
-        error.as_deref(),
+        summary.outcome(),
+        &summary.counts,
+        summary.error_text().as_deref(),
     )?;
     Ok(exit)
 }

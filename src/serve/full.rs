@@ -20,7 +20,7 @@ use crate::catalog::{Catalog, RunOutcome};
 use crate::config::TypeConfig;
 use crate::lock::{LockBusy, RunLock};
 use crate::salesforce::Client;
-use crate::sync::{Progress, RunOptions, Syncer, TypeOutcome};
+use crate::sync::{Progress, RunOptions, RunSummary, Syncer};
 
 /// Whether a full sync runs in this server.
 pub enum Full {
@@ -237,40 +237,19 @@ impl Jobs {
             options: RunOptions::default(),
         };
         let outcomes = syncer.sync_types(&types, live);
-        let (counts, errors) = summarize(&outcomes, types.len());
-        let outcome = match errors.is_empty() {
-            true => RunOutcome::Ok,
-            false => RunOutcome::Failed,
-        };
-        let error = (!errors.is_empty()).then(|| errors.join("; "));
-        info!("run {}: full sync ended {}", live.id, outcome.as_str());
-        catalog.finish_run(live.id, outcome, &counts, error.as_deref())
-    }
-}
-
-/// The counts of the types that finished, and the run's errors in words.
-fn summarize(outcomes: &[TypeOutcome], planned: usize) -> (Value, Vec<String>) {
-    let mut counts = serde_json::Map::new();
-    let mut errors = Vec::new();
-    for o in outcomes {
-        match &o.result {
-            Ok(c) => {
-                counts.insert(o.name.clone(), serde_json::to_value(c).unwrap_or_default());
-            }
-            Err(e) => errors.push(format!("`{}`: {e:#}", o.name)),
+        let summary = RunSummary::of(&outcomes, types.len());
+        for e in &summary.errors {
+            warn!("{e}");
         }
-        errors.extend(o.hook_failures.iter().map(|h| format!("{h:#}")));
+        let outcome = summary.outcome();
+        info!("run {}: full sync ended {}", live.id, outcome.as_str());
+        catalog.finish_run(
+            live.id,
+            outcome,
+            &summary.counts,
+            summary.error_text().as_deref(),
+        )
     }
-    if outcomes.len() < planned {
-        let skipped = planned - outcomes.len();
-        errors.push(format!(
-            "the run stopped early; {skipped} type(s) were not synced"
-        ));
-    }
-    for e in &errors {
-        warn!("{e}");
-    }
-    (Value::Object(counts), errors)
 }
 
 /// The run log's command line for a full sync.
