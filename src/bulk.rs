@@ -16,6 +16,7 @@ use serde_json::{json, Map, Number, Value};
 
 use crate::config::{FieldSource, TypeConfig, ValueKind};
 use crate::describe::Describes;
+use crate::ids::{IdList, SfId};
 use crate::reader::Page;
 use crate::salesforce::{Client, Request};
 use crate::soql::{self, StampRange};
@@ -249,17 +250,18 @@ fn parse_csv(body: &[u8], columns: &[Column], sobject: &str) -> Result<Vec<Box<R
 }
 
 /// The checked ids of a one-column CSV page, and how many rows it held.
-fn parse_ids(body: &[u8]) -> Result<(Vec<String>, u64)> {
+fn parse_ids(body: &[u8]) -> Result<(IdList, u64)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(body);
-    let mut ids = Vec::new();
+    // About 20 bytes a row: an id, maybe quoted, and a line break.
+    let mut ids = IdList::with_capacity(body.len() / 20);
     let mut rows = 0;
     for (line, row) in reader.records().enumerate() {
         let row = row.with_context(|| format!("reading CSV row {}", line + 2))?;
         rows += 1;
-        if let Some(id) = row.get(0).and_then(|raw| crate::ids::SfId::parse(raw).ok()) {
-            ids.push(id.to_string());
+        if let Some(id) = row.get(0).and_then(|raw| SfId::parse(raw).ok()) {
+            ids.push(&id);
         }
     }
     Ok((ids, rows))

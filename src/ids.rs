@@ -54,6 +54,40 @@ impl SfId {
     }
 }
 
+/// Checked ids packed end to end in one string. An id listing brings them
+/// by the hundred thousand, and a `String` each would take three times the
+/// memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdList(String);
+
+impl IdList {
+    /// An empty list with room for `n` ids.
+    pub fn with_capacity(n: usize) -> IdList {
+        IdList(String::with_capacity(n * 18))
+    }
+
+    /// Adds an id.
+    pub fn push(&mut self, id: &SfId) {
+        self.0.push_str(id.as_str());
+    }
+
+    /// How many ids the list holds.
+    pub fn len(&self) -> usize {
+        self.0.len() / 18
+    }
+
+    /// Whether the list holds no id.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The ids, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        // Every id is 18 ASCII characters, so these are char boundaries.
+        (0..self.len()).map(|i| &self.0[i * 18..(i + 1) * 18])
+    }
+}
+
 impl fmt::Display for SfId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -156,5 +190,18 @@ mod tests {
             Err(IdError::Alphabet(_))
         ));
         assert!(matches!(SfId::parse(""), Err(IdError::Length(_, 0))));
+    }
+
+    #[test]
+    fn an_id_list_gives_back_its_ids_in_order() {
+        let mut list = IdList::with_capacity(1);
+        assert!(list.is_empty());
+        let a = SfId::parse("001000000000001").unwrap();
+        let b = SfId::parse("003R000000A1BCDIA3").unwrap();
+        list.push(&a);
+        list.push(&b);
+        assert_eq!(list.len(), 2);
+        let ids: Vec<&str> = list.iter().collect();
+        assert_eq!(ids, [a.as_str(), b.as_str()]);
     }
 }

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::config::TypeConfig;
+use crate::ids::{IdList, SfId};
 use crate::mapping::parse_sf_datetime;
 use crate::salesforce::{Client, SfError};
 use crate::soql::{self, Filter, StampRange};
@@ -37,7 +38,7 @@ pub enum Page {
     /// the channel costs only its text.
     Records(Vec<Box<RawValue>>),
     /// Checked 18-character ids, from an id listing.
-    Ids(Vec<String>),
+    Ids(IdList),
 }
 
 impl Page {
@@ -58,13 +59,16 @@ struct IdOnly<'a> {
 }
 
 /// The checked ids of raw records; a record without a usable id is left out.
-fn ids_of(records: &[Box<RawValue>]) -> Vec<String> {
-    records
+fn ids_of(records: &[Box<RawValue>]) -> IdList {
+    let mut ids = IdList::with_capacity(records.len());
+    let parsed = records
         .iter()
         .filter_map(|raw| serde_json::from_str::<IdOnly<'_>>(raw.get()).ok()?.id)
-        .filter_map(|id| crate::ids::SfId::parse(id).ok())
-        .map(|id| id.to_string())
-        .collect()
+        .filter_map(|id| SfId::parse(id).ok());
+    for id in parsed {
+        ids.push(&id);
+    }
+    ids
 }
 
 /// What a read asks for.

@@ -25,7 +25,7 @@ use crate::bulk;
 use crate::catalog::{self, Applied, ApplyPolicy, Catalog, Event, Item, MissingScope, Stage};
 use crate::config::{Config, OnMissing, TypeConfig};
 use crate::hooks;
-use crate::ids::SfId;
+use crate::ids::{IdList, SfId};
 use crate::mapping::{self, MapError};
 use crate::picklist::Vocabularies;
 use crate::reader::{self, ReadJob, Want};
@@ -515,7 +515,7 @@ fn drain(
 /// What the mapping thread hands to the catalog's thread.
 enum Mapped {
     /// Ids from an id listing, to mark seen.
-    Ids(Vec<String>),
+    Ids(IdList),
     /// Records parsed and mapped.
     Records(MappedPage),
 }
@@ -562,7 +562,7 @@ fn stage_pages(
 ) -> Result<()> {
     for page in mapped {
         match page? {
-            Mapped::Ids(ids) => stage.mark_seen(&ids)?,
+            Mapped::Ids(ids) => stage.mark_seen(ids.iter())?,
             Mapped::Records(page) => {
                 read.done += page.read;
                 stage_mapped(stage, page, read)?;
@@ -670,7 +670,7 @@ fn stage_mapped(stage: &mut Stage<'_>, page: MappedPage, read: &mut ReadState) -
     }
     stage.add_batch(&page.items)?;
     if !page.unusable.is_empty() {
-        stage.mark_seen(&page.unusable)?;
+        stage.mark_seen(page.unusable.iter().map(String::as_str))?;
     }
     Ok(())
 }

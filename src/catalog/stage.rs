@@ -131,7 +131,7 @@ impl Stage<'_> {
 
     /// Marks records as present in the org without staging them, for ids
     /// that come from an id-only listing.
-    pub fn mark_seen(&mut self, ids: &[String]) -> Result<()> {
+    pub fn mark_seen<'i>(&mut self, ids: impl IntoIterator<Item = &'i str>) -> Result<()> {
         self.mark_ids_seen(ids).map_err(|e| self.catalog.error(e))
     }
 
@@ -212,7 +212,7 @@ impl Stage<'_> {
     }
 
     /// The body of [`Stage::mark_seen`], in one transaction.
-    fn mark_ids_seen(&self, ids: &[String]) -> rusqlite::Result<()> {
+    fn mark_ids_seen<'i>(&self, ids: impl IntoIterator<Item = &'i str>) -> rusqlite::Result<()> {
         let conn = &self.catalog.conn;
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
         let mut see = tx.prepare_cached(MARK_SEEN)?;

@@ -495,7 +495,8 @@ fn listed_ids_without_a_current_item_are_unknown_rejected_ones_too() {
     assert_eq!(fx.item(&id(1)).digest, "", "id 1 is rejected");
     let mut stage = fx.catalog.stage("Contact").unwrap();
     stage.add_batch(&[item(&id(3), "P3", "changed")]).unwrap();
-    stage.mark_seen(&[id(1), id(2), id(3), id(5)]).unwrap();
+    let listed = [id(1), id(2), id(3), id(5)];
+    stage.mark_seen(listed.iter().map(String::as_str)).unwrap();
     let mut unknown = stage.unknown_seen().unwrap();
     unknown.sort();
     assert_eq!(
