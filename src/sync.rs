@@ -37,6 +37,12 @@ const PAGES_IN_FLIGHT: usize = 2;
 /// Ids per `Id IN (...)` query: well inside the URL length limit.
 const IDS_PER_QUERY: usize = 200;
 
+/// Marks an error of a Bulk API read, which the sync recovers from by
+/// reading through REST instead.
+#[derive(Debug, thiserror::Error)]
+#[error("the Bulk API read failed")]
+struct BulkFailed;
+
 /// Progress reports for a person watching; the command layer draws them.
 pub trait Progress {
     /// A type's read began.
@@ -243,8 +249,7 @@ impl Syncer<'_> {
                 let bulk = t.read.bulk_threshold > 0
                     && expected.is_some_and(|n| n > t.read.bulk_threshold)
                     && bulk::supports(t);
-                if !bulk || !self.try_bulk(&shared, Want::Records, &mut stage, &mut read, progress)
-                {
+                if !bulk || !self.try_bulk(&shared, &mut stage, &mut read, progress) {
                     let job = ReadJob {
                         t: Arc::clone(&shared),
                         want: Want::Records,
@@ -260,24 +265,30 @@ impl Syncer<'_> {
                     "{}: incremental read of records stamped since {since}",
                     t.name
                 );
-                let job = ReadJob {
+                let changes = ReadJob {
                     t: Arc::clone(&shared),
                     want: Want::Records,
                     since: Some(since.clone()),
                     expected: None,
                 };
-                self.stream(job, &mut stage, &mut read, progress)
-                    .map_err(what)?;
                 let known = self.catalog.count_items(&t.name)?;
                 let bulk = t.read.bulk_threshold > 0 && known > t.read.bulk_threshold;
-                if !bulk || !self.try_bulk(&shared, Want::Ids, &mut stage, &mut read, progress) {
-                    let job = ReadJob {
+                let done_before = read.done;
+                let together = bulk
+                    && self
+                        .changes_and_bulk_ids(changes.clone(), &mut stage, &mut read, progress)
+                        .map_err(what)?;
+                if !together {
+                    read.done = done_before;
+                    self.stream(changes, &mut stage, &mut read, progress)
+                        .map_err(what)?;
+                    let ids = ReadJob {
                         t: Arc::clone(&shared),
                         want: Want::Ids,
                         since: None,
                         expected: Some(known),
                     };
-                    self.stream(job, &mut stage, &mut read, progress)
+                    self.stream(ids, &mut stage, &mut read, progress)
                         .map_err(what)?;
                 }
                 self.fetch_unknown(t, &mut stage).map_err(what)?;
@@ -351,10 +362,56 @@ impl Syncer<'_> {
         let task = self
             .runtime
             .spawn(reader::read(Arc::clone(&self.client), job, tx));
-        let result = drain(rx, task.abort_handle(), &t, stage, read, progress);
+        let result = drain(rx, &[task.abort_handle()], &t, stage, read, progress);
         task.abort();
         result?;
         self.reader_finished(task)
+    }
+
+    /// Reads what changed (`changes`) and, at the same time, the type's ids
+    /// through a Bulk API job, staging both as they come: the job runs on
+    /// Salesforce's side while the changes are read. `Ok(false)` when the
+    /// Bulk side failed: what was staged stays (staging it again is
+    /// harmless) and the caller reads both through REST instead.
+    fn changes_and_bulk_ids(
+        &self,
+        changes: ReadJob,
+        stage: &mut Staging<'_>,
+        read: &mut ReadState,
+        progress: &dyn Progress,
+    ) -> Result<bool> {
+        let t = Arc::clone(&changes.t);
+        debug!("{}: reading Ids through Bulk API 2.0", t.name);
+        let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
+        let reader =
+            self.runtime
+                .spawn(reader::read(Arc::clone(&self.client), changes, tx.clone()));
+        let (client, shared, sender) = (Arc::clone(&self.client), Arc::clone(&t), tx.clone());
+        let lister = self.runtime.spawn(async move {
+            if let Err(e) = bulk::read_ids(client, shared, sender).await {
+                let _ = tx.send(Err(e.context(BulkFailed))).await;
+            }
+        });
+        let handles = [reader.abort_handle(), lister.abort_handle()];
+        let result = drain(rx, &handles, &t, stage, read, progress);
+        handles.iter().for_each(AbortHandle::abort);
+        let result = result
+            .and_then(|()| self.reader_finished(reader))
+            .and_then(|()| {
+                self.reader_finished(lister)
+                    .map_err(|e| e.context(BulkFailed))
+            });
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if e.downcast_ref::<BulkFailed>().is_some() => {
+                warn!(
+                    "{}: the Bulk API read failed, reading through REST instead: {e:#}",
+                    t.name
+                );
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A reader closes its channel when it ends, also when it panics: only
@@ -365,31 +422,26 @@ impl Syncer<'_> {
             .map_err(|e| anyhow!("the read stopped before its last page: {e}"))
     }
 
-    /// Reads `t` (its records, or its ids alone) through a Bulk API job.
-    /// On failure what was staged so far stays (staging the same record
-    /// again is harmless) and `false` tells the caller to use REST instead.
+    /// Reads `t`'s records through a Bulk API job. On failure what was
+    /// staged so far stays (staging the same record again is harmless) and
+    /// `false` tells the caller to use REST instead.
     fn try_bulk(
         &self,
         t: &Arc<TypeConfig>,
-        want: Want,
         stage: &mut Staging<'_>,
         read: &mut ReadState,
         progress: &dyn Progress,
     ) -> bool {
-        debug!("{}: reading {want:?} through Bulk API 2.0", t.name);
+        debug!("{}: reading Records through Bulk API 2.0", t.name);
         let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
         let (client, shared, sender) = (Arc::clone(&self.client), Arc::clone(t), tx.clone());
         let task = self.runtime.spawn(async move {
-            let result = match want {
-                Want::Records => bulk::read(client, shared, sender).await,
-                Want::Ids => bulk::read_ids(client, shared, sender).await,
-            };
-            if let Err(e) = result {
+            if let Err(e) = bulk::read(client, shared, sender).await {
                 let _ = tx.send(Err(e)).await;
             }
         });
         let done_before = read.done;
-        let result = drain(rx, task.abort_handle(), t, stage, read, progress);
+        let result = drain(rx, &[task.abort_handle()], t, stage, read, progress);
         task.abort();
         match result.and_then(|()| self.reader_finished(task)) {
             Ok(()) => true,
@@ -486,12 +538,12 @@ impl Syncer<'_> {
 /// Two threads share the work: a mapping thread parses each page's records
 /// and maps them, and this thread, which owns the catalog connection,
 /// stages the result. At most one mapped page waits between them, and
-/// records stay raw text until mapped, so memory stays flat. `reader` is
-/// stopped if staging fails, so that the mapping thread is not left
-/// waiting for pages no one will stage.
+/// records stay raw text until mapped, so memory stays flat. The
+/// `readers` are stopped if staging fails, so that the mapping thread is
+/// not left waiting for pages no one will stage.
 fn drain(
     rx: mpsc::Receiver<Result<reader::Page>>,
-    reader: AbortHandle,
+    readers: &[AbortHandle],
     t: &TypeConfig,
     staging: &mut Staging<'_>,
     read: &mut ReadState,
@@ -506,7 +558,7 @@ fn drain(
         scope.spawn(move || map_pages(rx, t, vocabularies, tx));
         let result = stage_pages(mapped, stage, read, progress);
         if result.is_err() {
-            reader.abort();
+            readers.iter().for_each(AbortHandle::abort);
         }
         result
     })

@@ -283,6 +283,17 @@ fn larger_env(contacts: usize) -> Env {
 }
 
 /// The contacts mapping without child subqueries, so Bulk can read it.
+/// 300 contacts, synced once, read incrementally with a Bulk id listing.
+fn synced_with_bulk_listing() -> Env {
+    let env = larger_env(300);
+    env.write_config(
+        "password",
+        &bulk_types(10).replace("incremental = false", "incremental = true"),
+    );
+    env.sfsync().arg("sync-all").assert().success();
+    env
+}
+
 fn bulk_types(threshold: u64) -> String {
     CONTACTS
         .lines()
@@ -364,12 +375,7 @@ fn a_large_read_is_cut_into_ranges_read_side_by_side() {
 
 #[test]
 fn a_large_type_lists_its_ids_through_bulk_and_falls_back_to_rest() {
-    let env = larger_env(300);
-    env.write_config(
-        "password",
-        &bulk_types(10).replace("incremental = false", "incremental = true"),
-    );
-    env.sfsync().arg("sync-all").assert().success();
+    let env = synced_with_bulk_listing();
     let ids = env.contacts_with_email();
 
     env.org.hard_delete("Contact", &ids[0]);
@@ -465,12 +471,7 @@ fn a_record_changed_during_a_ranged_read_is_not_taken_for_missing() {
 
 #[test]
 fn a_bulk_listing_that_ends_short_is_refused_not_taken_for_deletes() {
-    let env = larger_env(300);
-    env.write_config(
-        "password",
-        &bulk_types(10).replace("incremental = false", "incremental = true"),
-    );
-    env.sfsync().arg("sync-all").assert().success();
+    let env = synced_with_bulk_listing();
     let one = env.contacts_with_email()[0].clone();
     // The id listing's results come back as one row with no locator: a cut
     // page. Taken at its word, every other item would look deleted.
@@ -493,4 +494,40 @@ fn a_bulk_listing_that_ends_short_is_refused_not_taken_for_deletes() {
         env.count("select count(*) from events where kind = 'not_found'"),
         0
     );
+}
+
+#[test]
+fn the_id_listing_job_runs_while_the_changes_are_read() {
+    let env = synced_with_bulk_listing();
+    let ids = env.contacts_with_email();
+    for (n, id) in ids[..120].iter().enumerate() {
+        env.org.update(
+            "Contact",
+            id,
+            json!({"Email": format!("moved{n}@example.com")}),
+        );
+    }
+    env.org.set_page_size(30);
+    env.org.set_latency(std::time::Duration::from_millis(40));
+    env.org.clear_log();
+    env.sfsync().arg("sync-all").assert().success();
+
+    let log = env.org.requests();
+    let job = log
+        .iter()
+        .position(|r| r.method == "POST" && r.path.ends_with("/jobs/query"))
+        .expect("an id listing job");
+    let last_page = log
+        .iter()
+        .rposition(|r| r.path.contains("/query") && !r.path.contains("/jobs/"))
+        .expect("pages of changes");
+    assert!(
+        job < last_page,
+        "the job is asked for before the last page of changes: {log:?}"
+    );
+    assert_eq!(
+        env.count("select count(*) from events where kind = 'updated'"),
+        120
+    );
+    assert_eq!(email_of(&env, &ids[7]), "moved7@example.com");
 }
