@@ -43,6 +43,36 @@ const IDS_PER_QUERY: usize = 200;
 #[error("the Bulk API read failed")]
 struct BulkFailed;
 
+/// Marks `e` as a failure of the Bulk API side, unless it is already.
+fn bulk_failure(e: anyhow::Error) -> anyhow::Error {
+    if e.downcast_ref::<BulkFailed>().is_some() {
+        e
+    } else {
+        e.context(BulkFailed)
+    }
+}
+
+/// How a read that went partly through Bulk API ended: `Ok(true)` when it
+/// finished; `Ok(false)` when the Bulk side failed, which is logged and
+/// the progress count put back for the REST read the caller falls back
+/// to; any other error as it came.
+fn after_bulk(
+    t: &TypeConfig,
+    result: Result<()>,
+    read: &mut ReadState,
+    done_before: u64,
+) -> Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.downcast_ref::<BulkFailed>().is_some() => {
+            warn!("{}: reading through REST instead: {e:#}", t.name);
+            read.done = done_before;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Progress reports for a person watching; the command layer draws them.
 pub trait Progress {
     /// A type's read began.
@@ -273,13 +303,11 @@ impl Syncer<'_> {
                 };
                 let known = self.catalog.count_items(&t.name)?;
                 let bulk = t.read.bulk_threshold > 0 && known > t.read.bulk_threshold;
-                let done_before = read.done;
                 let together = bulk
                     && self
                         .changes_and_bulk_ids(changes.clone(), &mut stage, &mut read, progress)
                         .map_err(what)?;
                 if !together {
-                    read.done = done_before;
                     self.stream(changes, &mut stage, &mut read, progress)
                         .map_err(what)?;
                     let ids = ReadJob {
@@ -381,37 +409,40 @@ impl Syncer<'_> {
         progress: &dyn Progress,
     ) -> Result<bool> {
         let t = Arc::clone(&changes.t);
-        debug!("{}: reading Ids through Bulk API 2.0", t.name);
+        let done_before = read.done;
         let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
         let reader =
             self.runtime
                 .spawn(reader::read(Arc::clone(&self.client), changes, tx.clone()));
-        let (client, shared, sender) = (Arc::clone(&self.client), Arc::clone(&t), tx.clone());
-        let lister = self.runtime.spawn(async move {
-            if let Err(e) = bulk::read_ids(client, shared, sender).await {
-                let _ = tx.send(Err(e.context(BulkFailed))).await;
-            }
-        });
+        let lister = self.spawn_bulk(&t, Want::Ids, tx);
         let handles = [reader.abort_handle(), lister.abort_handle()];
         let result = drain(rx, &handles, &t, stage, read, progress);
         handles.iter().for_each(AbortHandle::abort);
         let result = result
             .and_then(|()| self.reader_finished(reader))
-            .and_then(|()| {
-                self.reader_finished(lister)
-                    .map_err(|e| e.context(BulkFailed))
-            });
-        match result {
-            Ok(()) => Ok(true),
-            Err(e) if e.downcast_ref::<BulkFailed>().is_some() => {
-                warn!(
-                    "{}: the Bulk API read failed, reading through REST instead: {e:#}",
-                    t.name
-                );
-                Ok(false)
+            .and_then(|()| self.reader_finished(lister).map_err(bulk_failure));
+        after_bulk(&t, result, read, done_before)
+    }
+
+    /// Starts a Bulk API read of `t`'s records or ids, its pages sent to
+    /// `tx`; its failure arrives there marked [`BulkFailed`].
+    fn spawn_bulk(
+        &self,
+        t: &Arc<TypeConfig>,
+        want: Want,
+        tx: mpsc::Sender<Result<reader::Page>>,
+    ) -> JoinHandle<()> {
+        debug!("{}: reading {want:?} through Bulk API 2.0", t.name);
+        let (client, t, sender) = (Arc::clone(&self.client), Arc::clone(t), tx.clone());
+        self.runtime.spawn(async move {
+            let result = match want {
+                Want::Records => bulk::read(client, t, sender).await,
+                Want::Ids => bulk::read_ids(client, t, sender).await,
+            };
+            if let Err(e) = result {
+                let _ = tx.send(Err(bulk_failure(e))).await;
             }
-            Err(e) => Err(e),
-        }
+        })
     }
 
     /// A reader closes its channel when it ends, also when it panics: only
@@ -422,9 +453,9 @@ impl Syncer<'_> {
             .map_err(|e| anyhow!("the read stopped before its last page: {e}"))
     }
 
-    /// Reads `t`'s records through a Bulk API job. On failure what was
-    /// staged so far stays (staging the same record again is harmless) and
-    /// `false` tells the caller to use REST instead.
+    /// Reads `t`'s records through a Bulk API job. On failure, whatever
+    /// failed, what was staged so far stays (staging the same record again
+    /// is harmless) and `false` tells the caller to use REST instead.
     fn try_bulk(
         &self,
         t: &Arc<TypeConfig>,
@@ -432,28 +463,15 @@ impl Syncer<'_> {
         read: &mut ReadState,
         progress: &dyn Progress,
     ) -> bool {
-        debug!("{}: reading Records through Bulk API 2.0", t.name);
-        let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
-        let (client, shared, sender) = (Arc::clone(&self.client), Arc::clone(t), tx.clone());
-        let task = self.runtime.spawn(async move {
-            if let Err(e) = bulk::read(client, shared, sender).await {
-                let _ = tx.send(Err(e)).await;
-            }
-        });
         let done_before = read.done;
+        let (tx, rx) = mpsc::channel(PAGES_IN_FLIGHT);
+        let task = self.spawn_bulk(t, Want::Records, tx);
         let result = drain(rx, &[task.abort_handle()], t, stage, read, progress);
         task.abort();
-        match result.and_then(|()| self.reader_finished(task)) {
-            Ok(()) => true,
-            Err(e) => {
-                warn!(
-                    "{}: the Bulk API read failed, reading through REST instead: {e:#}",
-                    t.name
-                );
-                read.done = done_before;
-                false
-            }
-        }
+        let result = result
+            .and_then(|()| self.reader_finished(task))
+            .map_err(bulk_failure);
+        matches!(after_bulk(t, result, read, done_before), Ok(true))
     }
 
     /// Records the id listing found that the catalog does not hold (they
