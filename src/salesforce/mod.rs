@@ -245,14 +245,7 @@ impl Client {
                 Err(e) => Err(describe_reqwest(&e)),
             };
             if let Err(cause) = outcome {
-                attempt += 1;
-                if attempt > self.cfg.max_retries {
-                    return Err(SfError::Unreachable {
-                        attempts: attempt,
-                        cause,
-                    });
-                }
-                self.pause(attempt, &cause).await;
+                self.again_or_give_up(&mut attempt, cause).await?;
             }
         }
     }
@@ -290,18 +283,23 @@ impl Client {
                                 .into(),
                     })
                 }
-                Try::Again(cause) => {
-                    attempt += 1;
-                    if attempt > self.cfg.max_retries {
-                        return Err(SfError::Unreachable {
-                            attempts: attempt,
-                            cause,
-                        });
-                    }
-                    self.pause(attempt, &cause).await;
-                }
+                Try::Again(cause) => self.again_or_give_up(&mut attempt, cause).await?,
             }
         }
+    }
+
+    /// Counts a failed try: gives up once `max_retries` retries have
+    /// failed, or else waits (longer after each failure) before the next.
+    async fn again_or_give_up(&self, attempt: &mut u32, cause: String) -> Result<(), SfError> {
+        *attempt += 1;
+        if *attempt > self.cfg.max_retries {
+            return Err(SfError::Unreachable {
+                attempts: *attempt,
+                cause,
+            });
+        }
+        self.pause(*attempt, &cause).await;
+        Ok(())
     }
 
     async fn pause(&self, attempt: u32, cause: &str) {
