@@ -66,10 +66,10 @@ INSERT INTO temp.slugs (slug, taken) VALUES (?1, 1)
 ON CONFLICT (slug) DO UPDATE SET taken = taken + 1
 RETURNING taken";
 
-/// Keeps (or replaces) a record to write at apply time, with the slug its
-/// path is offered (suffixed when an earlier new record had the same) and
-/// whether its type had no item for it when it was read: apply creates
-/// such items together, in one statement.
+/// Keeps (or replaces) a record to write at apply time, with whether its
+/// type had no item for it when it was read (apply creates such items
+/// together, in one statement) and, if so, the slug its path is offered
+/// (suffixed when an earlier new record had the same; empty otherwise).
 const STAGE_RECORD: &str = "
 INSERT INTO temp.staged (sf_object_id, title, fields, digest, slug, is_new)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -188,18 +188,20 @@ impl Stage<'_> {
                 }
                 known => {
                     let is_new = known.is_none();
-                    if is_new {
+                    // Only a new record is offered a path; an item keeps its own.
+                    let slug = if is_new {
                         counts.new += 1;
-                    } else {
-                        counts.changed += 1;
-                    }
-                    let mut slug = item_slug(&item.title, id);
-                    if is_new {
+                        let slug = item_slug(&item.title, id);
                         let taken: i64 = take_slug.query_row([&slug], |row| row.get(0))?;
                         if taken > 1 {
-                            slug = format!("{slug}-{taken}");
+                            format!("{slug}-{taken}")
+                        } else {
+                            slug
                         }
-                    }
+                    } else {
+                        counts.changed += 1;
+                        String::new()
+                    };
                     stage.execute((id, &item.title, &item.fields, &item.digest, slug, is_new))?;
                 }
             }
