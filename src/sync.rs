@@ -586,8 +586,8 @@ fn drain(
 enum Mapped {
     /// Ids from an id listing, to mark seen.
     Ids(IdList),
-    /// Records parsed and mapped.
-    Records(MappedPage),
+    /// Records parsed and mapped; `read` counts them all, mapped or not.
+    Records { read: u64, page: MappedPage },
 }
 
 /// The mapping thread's loop: parses and maps each page from the reader
@@ -611,9 +611,8 @@ fn map_pages(
                         })
                         .ok()
                 });
-                let mut page = map_page(t, vocabularies, values);
-                page.read = count;
-                Mapped::Records(page)
+                let page = map_page(t, vocabularies, values);
+                Mapped::Records { read: count, page }
             }
         });
         let failed = mapped.is_err();
@@ -633,8 +632,8 @@ fn stage_pages(
     for page in mapped {
         match page? {
             Mapped::Ids(ids) => stage.mark_seen(ids.iter())?,
-            Mapped::Records(page) => {
-                read.done += page.read;
+            Mapped::Records { read: count, page } => {
+                read.done += count;
                 stage_mapped(stage, page, read)?;
                 progress.records(read.done, read.total.max(read.done));
             }
@@ -687,8 +686,6 @@ struct Staging<'c> {
 /// A page of records mapped and ready to stage.
 #[derive(Default)]
 struct MappedPage {
-    /// How many records the page held, mapped or not.
-    read: u64,
     items: Vec<Item>,
     /// Ids of records that could not be mapped: seen, but not staged.
     unusable: Vec<String>,
@@ -706,7 +703,6 @@ fn map_page<R: Borrow<Value>>(
 ) -> MappedPage {
     let mut page = MappedPage::default();
     for record in records {
-        page.read += 1;
         let check = |name: &str, value: &Value| vocabularies.check(name, value);
         match mapping::map_record(t, record.borrow(), check) {
             Ok(mapped) => {
