@@ -118,8 +118,11 @@ fn field_list(table: &Table, list: &str) -> Result<Vec<usize>, Response> {
 }
 
 /// The `start`/`end` window of a replication request, truncated to whole
-/// minutes as Salesforce does.
-fn window(params: &HashMap<String, String>) -> Result<(Millis, Millis), Response> {
+/// minutes as Salesforce does; an unknown API version is not found.
+fn window(version: &str, params: &HashMap<String, String>) -> Result<(Millis, Millis), Response> {
+    if !valid_version(version) {
+        return Err(not_found());
+    }
     let parse = |key: &str| -> Result<Millis, Response> {
         let Some(text) = params.get(key) else {
             return Err(sf_error(
@@ -160,10 +163,7 @@ pub async fn updated(
     Path((version, sobject)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if !valid_version(&version) {
-        return not_found();
-    }
-    let (start, end) = match window(&params) {
+    let (start, end) = match window(&version, &params) {
         Ok(w) => w,
         Err(response) => return response,
     };
@@ -196,10 +196,7 @@ pub async fn deleted(
     Path((version, sobject)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if !valid_version(&version) {
-        return not_found();
-    }
-    let (start, end) = match window(&params) {
+    let (start, end) = match window(&version, &params) {
         Ok(w) => w,
         Err(response) => return response,
     };
