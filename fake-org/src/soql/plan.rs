@@ -640,7 +640,11 @@ impl Plan {
             .map(|row| row as u32)
             .collect();
         if !self.order.is_empty() {
-            self.sort(store, table, &mut rows);
+            // Only the rows up to OFFSET + LIMIT need to be in order.
+            let wanted = self
+                .limit
+                .map(|limit| limit.saturating_add(self.offset.unwrap_or(0)));
+            self.sort(store, table, &mut rows, wanted);
         }
         let offset = self.offset.unwrap_or(0).min(rows.len());
         rows.drain(..offset);
@@ -650,7 +654,9 @@ impl Plan {
         rows
     }
 
-    fn sort(&self, store: &Store, table: &Table, rows: &mut Vec<u32>) {
+    /// Orders `rows`; when only the first `wanted` are kept, only those are
+    /// put in order (as an index would give them), the rest dropped.
+    fn sort(&self, store: &Store, table: &Table, rows: &mut Vec<u32>, wanted: Option<usize>) {
         let mut keyed: Vec<(Vec<Scalar<'_>>, u32)> = rows
             .iter()
             .map(|&row| {
@@ -662,7 +668,20 @@ impl Plan {
                 (keys, row)
             })
             .collect();
-        keyed.sort_by(|(a, _), (b, _)| self.compare_keys(a, b));
+        // Ties keep the rows' order, so that a partial sort keeps the rows
+        // a whole one would.
+        let by_keys = |(a, x): &(Vec<Scalar<'_>>, u32), (b, y): &(Vec<Scalar<'_>>, u32)| {
+            self.compare_keys(a, b).then(x.cmp(y))
+        };
+        if let Some(wanted) = wanted.filter(|&w| w < keyed.len()) {
+            if wanted == 0 {
+                keyed.clear();
+            } else {
+                keyed.select_nth_unstable_by(wanted - 1, by_keys);
+                keyed.truncate(wanted);
+            }
+        }
+        keyed.sort_by(by_keys);
         *rows = keyed.into_iter().map(|(_, row)| row).collect();
     }
 

@@ -311,6 +311,37 @@ async fn order_by_sorts_on_several_keys_with_nulls_placed() {
 }
 
 #[tokio::test]
+async fn limit_and_offset_cut_the_same_order_as_the_whole_query() {
+    let s = Session::start().await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // LastName repeats, so the window falls among ties: they keep the order
+    // the whole query gives them.
+    let whole = ids(&s
+        .query_json("SELECT Id FROM Contact ORDER BY LastName LIMIT 2000")
+        .await);
+    assert!(whole.len() > 20);
+    let window = ids(&s
+        .query_json("SELECT Id FROM Contact ORDER BY LastName LIMIT 7 OFFSET 5")
+        .await);
+    assert_eq!(window, whole[5..12]);
+    let first = ids(&s
+        .query_json("SELECT Id FROM Contact ORDER BY LastName DESC LIMIT 1")
+        .await);
+    let mut reversed = ids(&s
+        .query_json("SELECT Id FROM Contact ORDER BY LastName DESC LIMIT 2000")
+        .await);
+    reversed.truncate(1);
+    assert_eq!(first, reversed);
+}
+
+#[tokio::test]
 async fn query_all_sees_soft_deleted_rows() {
     let s = Session::start().await;
     let id = s.org.ids("Contact")[3].clone();
