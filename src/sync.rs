@@ -260,7 +260,8 @@ impl Syncer<'_> {
         let state = self.catalog.type_state(&t.name)?;
         let plan = self.plan(t, state.as_ref());
         let shared = Arc::new(t.clone());
-        let mut stage = self.staging(t)?;
+        let mut policy = self.policy(t, MissingScope::Unseen);
+        let mut stage = self.staging(t, (plan == Plan::Full).then_some(&policy))?;
         let mut read = ReadState {
             watermark: state.and_then(|s| s.watermark),
             done: 0,
@@ -323,16 +324,21 @@ impl Syncer<'_> {
             }
         }
         debug!("{}: {} records read; applying", t.name, read.done);
-        let mut policy = self.policy(t, MissingScope::Unseen);
         policy.watermark = read.watermark;
         policy.full_read = plan == Plan::Full;
         Ok(stage.stage.apply(&policy)?)
     }
 
-    /// A fresh stage for `t`, with its cached picklist vocabularies.
-    fn staging(&self, t: &TypeConfig) -> Result<Staging<'_>> {
+    /// A fresh stage for `t`, with its cached picklist vocabularies; for
+    /// a full read under `full`, one that writes a type with no items yet
+    /// straight to the catalog.
+    fn staging(&self, t: &TypeConfig, full: Option<&ApplyPolicy>) -> Result<Staging<'_>> {
+        let stage = match full {
+            Some(policy) => self.catalog.stage_full_read(&t.name, policy)?,
+            None => self.catalog.stage(&t.name)?,
+        };
         Ok(Staging {
-            stage: self.catalog.stage(&t.name)?,
+            stage,
             vocabularies: Vocabularies::load(self.catalog, t)?,
         })
     }
@@ -529,7 +535,7 @@ impl Syncer<'_> {
             .runtime
             .block_on(self.client.query(&soql, false))
             .with_context(|| format!("reading `{}` `{id}`", t.sobject))?;
-        let mut stage = self.staging(t)?;
+        let mut stage = self.staging(t, None)?;
         let found = !page.records.is_empty();
         let scope = if found {
             stage_records(t, &mut stage, &page.records, &mut ReadState::none())?;

@@ -112,6 +112,40 @@ fn check(make: impl Fn() -> Vec<Fault>, expect: &Expect) {
     }
 }
 
+#[test]
+fn a_first_sync_that_fails_half_way_leaves_the_type_empty() {
+    let env = Env::small();
+    env.write_config("password", PLAIN);
+    env.org.set_page_size(PAGE);
+    let half = pages(&env).div_ceil(2);
+    for i in 0..TRIES {
+        let fault = Fault::server_error().on_path("/query");
+        env.org
+            .inject_fault(if i == 0 { fault.after(half) } else { fault });
+    }
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("`Contact`"), "{err}");
+    assert_eq!(
+        env.count("select count(*) from items where type = 'Contact'"),
+        0,
+        "the pages read before the fault are not kept"
+    );
+    assert_eq!(
+        env.count("select count(*) from events where type = 'Contact'"),
+        0
+    );
+    assert_eq!(
+        env.column("select outcome from runs order by id desc limit 1"),
+        ["failed"]
+    );
+
+    let rerun = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
+    assert_matches_org(&env);
+}
+
 /// `n` copies of a fault, back to back.
 fn times(n: usize, fault: fn() -> Fault) -> impl Fn() -> Vec<Fault> {
     move || (0..n).map(|_| fault()).collect()

@@ -6,18 +6,15 @@
 //! re-checked against the catalog, since `sync-one` or the server may have
 //! written the same items while the read went on.
 //!
-//! TODO: a first sync of a million records holds the write lock for 12 to
-//! 15 s (release build, 2 cores; most of it writing a gigabyte to the
-//! log and checkpointing it), so other writers need a busy timeout longer
-//! than that; applying in several transactions would shorten it but give
-//! up the all-or-nothing guarantee.
+//! A type's first full read does not come here: `fill` writes it as it is
+//! read. What comes here is bounded by what changed, so the write lock is
+//! held briefly, except after a large change (a full read that rewrites a
+//! million records holds it for about as long as writing them takes).
 
-use std::collections::HashMap;
-
-use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 
 use super::error::{classify, CatalogError};
-use super::model::{Applied, ApplyPolicy, Event, EventKind, MissingScope, OnMissing};
+use super::model::{Applied, ApplyPolicy, Event, EventKind, Item, MissingScope, OnMissing};
 use super::read::parse_fields;
 use super::slug::item_slug;
 use super::{now, Catalog, Result};
@@ -75,11 +72,30 @@ const CURRENT_ITEM: &str = "SELECT id, digest, state, path FROM main.items \
 /// Tells whether a path is taken.
 const PATH_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM items WHERE path = ?1)";
 
+/// The last suffix given to a path that was taken, so that many records
+/// with one title do not probe `-2`, `-3`... every time.
+const LAST_SUFFIX: &str = "SELECT last FROM temp.suffixes WHERE base = ?1";
+const SET_SUFFIX: &str = "INSERT OR REPLACE INTO temp.suffixes (base, last) VALUES (?1, ?2)";
+
 /// Creates an item.
 const INSERT_ITEM: &str = "
 INSERT INTO items (type, sf_object_id, path, state, title, fields, digest,
                    created_at, updated_at, synced_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)";
+
+/// Creates an item during a fill, unless its record was read before.
+const FILL_ITEM: &str = "
+INSERT INTO items (type, sf_object_id, path, state, title, fields, digest,
+                   created_at, updated_at, synced_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)
+ON CONFLICT (type, sf_object_id) DO NOTHING";
+
+/// Rewrites, during a fill, the item of a record read again with other
+/// content; its path and state stay.
+const REFILL_ITEM: &str = "
+UPDATE items SET title = ?3, fields = ?4, digest = ?5, updated_at = ?6,
+                 synced_at = ?6
+WHERE type = ?1 AND sf_object_id = ?2 AND digest <> ?5";
 
 /// Rewrites an item's content; its path stays.
 const UPDATE_ITEM: &str = "
@@ -157,14 +173,8 @@ fn apply_in_transaction(
     policy: &ApplyPolicy,
 ) -> Result<Applied, Failure> {
     let tx = Transaction::new_unchecked(&catalog.conn, TransactionBehavior::Immediate)?;
-    let mut run = Apply {
-        tx: &tx,
-        type_name,
-        policy,
-        now: now(),
-        applied: Applied::default(),
-        suffixes: HashMap::new(),
-    };
+    let now = now();
+    let mut run = Apply::new(&tx, type_name, policy, &now);
     run.applied.counts.unchanged = unchanged;
 
     let total = run.count_items()?;
@@ -198,19 +208,43 @@ struct Current {
     path: String,
 }
 
-/// One apply in progress.
-struct Apply<'a> {
-    tx: &'a Transaction<'a>,
-    type_name: &'a str,
-    policy: &'a ApplyPolicy,
-    now: String,
-    applied: Applied,
-    /// The last suffix given to each path that was already taken, so that
-    /// many records with one title do not probe `-2`, `-3`... every time.
-    suffixes: HashMap<String, u32>,
+impl Current {
+    /// Reads a row of [`CURRENT_ITEM`].
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Current> {
+        Ok(Current {
+            id: row.get(0)?,
+            digest: row.get(1)?,
+            state: row.get(2)?,
+            path: row.get(3)?,
+        })
+    }
 }
 
-impl Apply<'_> {
+/// One apply in progress, on a connection inside a write transaction.
+pub(super) struct Apply<'a> {
+    tx: &'a Connection,
+    type_name: &'a str,
+    policy: &'a ApplyPolicy,
+    now: &'a str,
+    pub(super) applied: Applied,
+}
+
+impl<'a> Apply<'a> {
+    pub(super) fn new(
+        tx: &'a Connection,
+        type_name: &'a str,
+        policy: &'a ApplyPolicy,
+        now: &'a str,
+    ) -> Apply<'a> {
+        Apply {
+            tx,
+            type_name,
+            policy,
+            now,
+            applied: Applied::default(),
+        }
+    }
+
     /// Counts the type's items before anything changes.
     fn count_items(&self) -> rusqlite::Result<u64> {
         self.tx
@@ -287,19 +321,25 @@ impl Apply<'_> {
             self.type_name,
             &prefix,
             state,
-            &self.now,
+            self.now,
         ))? as u64;
+        self.applied.counts.created += created;
+        self.record_created(last_item, created)
+    }
+
+    /// Records the events of the `created` items made after row
+    /// `last_item`, and counts them as published if they were.
+    fn record_created(&mut self, last_item: i64, created: u64) -> rusqlite::Result<()> {
         if created == 0 {
             return Ok(());
         }
-        self.applied.counts.created += created;
         if self.policy.publish {
             self.applied.counts.published += created;
         }
         let last_event = self.last_id(LAST_EVENT_ID)?;
         self.tx.prepare_cached(CREATED_EVENTS)?.execute((
             self.policy.run_id,
-            &self.now,
+            self.now,
             last_item,
             self.policy.publish,
         ))?;
@@ -321,7 +361,7 @@ impl Apply<'_> {
             };
             self.applied.events.push(Event {
                 run_id: self.policy.run_id,
-                at: self.now.clone(),
+                at: self.now.to_string(),
                 kind,
                 type_name: self.type_name.to_string(),
                 sf_object_id: row.get(1)?,
@@ -335,7 +375,12 @@ impl Apply<'_> {
     /// Creates, updates or leaves alone the item of one staged row.
     fn apply_one(&mut self, staged: Staged) -> rusqlite::Result<()> {
         match self.current_item(&staged.sf_object_id)? {
-            None => self.create(staged),
+            None => self.create(&Item {
+                sf_object_id: staged.sf_object_id,
+                title: staged.title,
+                fields: staged.fields,
+                digest: staged.digest,
+            }),
             Some(current) if current.digest != staged.digest => self.update(staged, current),
             Some(_) => {
                 self.applied.counts.unchanged += 1;
@@ -344,22 +389,59 @@ impl Apply<'_> {
         }
     }
 
+    /// Writes records of a type that had no items when its transaction
+    /// began, as they are read: each is created, or, read again since,
+    /// rewritten in place (it is still new to this run). Events wait for
+    /// [`Apply::finish_fill`], which writes them all in one statement. The
+    /// statements are prepared once for the batch, as this runs once per
+    /// record of a first sync.
+    pub(super) fn fill(&mut self, items: &[Item]) -> rusqlite::Result<()> {
+        let tx = self.tx;
+        let mut insert = tx.prepare_cached(FILL_ITEM)?;
+        let mut rewrite = tx.prepare_cached(REFILL_ITEM)?;
+        let state = self.state_after_write("private");
+        for item in items {
+            let id = &item.sf_object_id;
+            let path = self.allocate_path(&item.title, id)?;
+            let (title, fields, digest) = (&item.title, &item.fields, &item.digest);
+            let row = (
+                self.type_name,
+                id,
+                &path,
+                state,
+                title,
+                fields,
+                digest,
+                self.now,
+            );
+            if insert.execute(row)? == 1 {
+                self.applied.counts.created += 1;
+            } else {
+                rewrite.execute((self.type_name, id, title, fields, digest, self.now))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a fill begun when the catalog's last item was `last_item`:
+    /// records the events of every item created since, and moves the
+    /// type's sync state forward. Nothing can be missing, since the type
+    /// had no items to miss.
+    pub(super) fn finish_fill(&mut self, last_item: i64) -> rusqlite::Result<()> {
+        let created = self.applied.counts.created;
+        self.record_created(last_item, created)?;
+        self.update_type_state()
+    }
+
     /// Reads the item a staged row would write, as it is now.
     fn current_item(&self, id: &str) -> rusqlite::Result<Option<Current>> {
         let mut stmt = self.tx.prepare_cached(CURRENT_ITEM)?;
-        stmt.query_row((self.type_name, id), |row| {
-            Ok(Current {
-                id: row.get(0)?,
-                digest: row.get(1)?,
-                state: row.get(2)?,
-                path: row.get(3)?,
-            })
-        })
-        .optional()
+        stmt.query_row((self.type_name, id), Current::from_row)
+            .optional()
     }
 
     /// Creates an item, published at once if the policy says so.
-    fn create(&mut self, staged: Staged) -> rusqlite::Result<()> {
+    fn create(&mut self, staged: &Item) -> rusqlite::Result<()> {
         let path = self.allocate_path(&staged.title, &staged.sf_object_id)?;
         let state = self.state_after_write("private");
         self.tx.prepare_cached(INSERT_ITEM)?.execute((
@@ -370,7 +452,7 @@ impl Apply<'_> {
             &staged.title,
             &staged.fields,
             &staged.digest,
-            &self.now,
+            self.now,
         ))?;
         self.applied.counts.created += 1;
         self.record(EventKind::Created, &staged.sf_object_id, &path, None)?;
@@ -389,7 +471,7 @@ impl Apply<'_> {
             &staged.fields,
             &staged.digest,
             state,
-            &self.now,
+            self.now,
         ))?;
         self.applied.counts.updated += 1;
         let id = &staged.sf_object_id;
@@ -418,12 +500,19 @@ impl Apply<'_> {
         if !self.path_taken(&base)? {
             return Ok(base);
         }
-        let mut suffix = self.suffixes.get(&base).copied().unwrap_or(1);
+        let mut suffix: u32 = self
+            .tx
+            .prepare_cached(LAST_SUFFIX)?
+            .query_row([&base], |row| row.get(0))
+            .optional()?
+            .unwrap_or(1);
         loop {
             suffix += 1;
             let path = format!("{base}-{suffix}");
             if !self.path_taken(&path)? {
-                self.suffixes.insert(base, suffix);
+                self.tx
+                    .prepare_cached(SET_SUFFIX)?
+                    .execute((&base, suffix))?;
                 return Ok(path);
             }
         }
@@ -513,7 +602,7 @@ impl Apply<'_> {
             OnMissing::Reject => {
                 self.tx
                     .prepare_cached(REJECT_ITEM)?
-                    .execute((id, &self.now))?;
+                    .execute((id, self.now))?;
                 self.applied.counts.rejected += 1;
                 self.record(EventKind::Rejected, &sf_object_id, &path, None)
             }
@@ -527,12 +616,12 @@ impl Apply<'_> {
 
     /// Step 3: moves the type's watermark and times forward.
     fn update_type_state(&self) -> rusqlite::Result<()> {
-        let full_read_at = self.policy.full_read.then_some(&self.now);
+        let full_read_at = self.policy.full_read.then_some(self.now);
         self.tx.prepare_cached(UPSERT_TYPE_STATE)?.execute((
             self.type_name,
             &self.policy.watermark,
             full_read_at,
-            &self.now,
+            self.now,
         ))?;
         Ok(())
     }
@@ -553,7 +642,7 @@ impl Apply<'_> {
     ) -> rusqlite::Result<()> {
         self.tx.prepare_cached(INSERT_EVENT)?.execute((
             self.policy.run_id,
-            &self.now,
+            self.now,
             kind.as_str(),
             self.type_name,
             sf_object_id,
@@ -563,7 +652,7 @@ impl Apply<'_> {
         if self.policy.collect_events {
             self.applied.events.push(Event {
                 run_id: self.policy.run_id,
-                at: self.now.clone(),
+                at: self.now.to_string(),
                 kind,
                 type_name: self.type_name.to_string(),
                 sf_object_id: sf_object_id.to_string(),

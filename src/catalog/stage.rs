@@ -6,9 +6,14 @@
 //! kept in two TEMP tables of this connection (`staged`: the records to
 //! write, `seen`: every id read), and only [`Stage::apply`] writes to the
 //! catalog itself, in one transaction.
+//!
+//! A full read of a type that has no items yet skips all that and writes
+//! its records to the catalog as they come, in a transaction held open
+//! until apply: see `fill`.
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
+use super::fill::Fill;
 use super::model::{Applied, ApplyPolicy, BatchCounts, Item};
 use super::slug::item_slug;
 use super::{apply, Catalog, Result};
@@ -50,9 +55,14 @@ CREATE TEMP TABLE IF NOT EXISTS slugs (
     slug  TEXT PRIMARY KEY,
     taken INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS suffixes (
+    base TEXT PRIMARY KEY,
+    last INTEGER NOT NULL
+) WITHOUT ROWID;
 DELETE FROM temp.staged;
 DELETE FROM temp.seen;
 DELETE FROM temp.slugs;
+DELETE FROM temp.suffixes;
 ";
 
 /// Reads the digest an item has now.
@@ -96,6 +106,8 @@ pub struct Stage<'c> {
     catalog: &'c Catalog,
     type_name: String,
     unchanged: u64,
+    /// Set while records are written straight to the catalog.
+    fill: Option<Fill>,
 }
 
 impl Catalog {
@@ -109,7 +121,25 @@ impl Catalog {
             catalog: self,
             type_name: type_name.to_string(),
             unchanged: 0,
+            fill: None,
         })
+    }
+
+    /// Starts staging a full read of `type_name`. When the type has no
+    /// items yet, the stage writes each batch straight to the catalog,
+    /// under the write lock from now until [`Stage::apply`] commits (or
+    /// dropping the stage rolls everything back), with the container,
+    /// publishing, run and event collection of `policy`.
+    ///
+    /// Waits for the write lock like any writer; see
+    /// [`Catalog::set_busy_timeout`].
+    pub fn stage_full_read(&self, type_name: &str, policy: &ApplyPolicy) -> Result<Stage<'_>> {
+        let mut stage = self.stage(type_name)?;
+        stage.fill = Fill::begin(&self.conn, type_name, policy).map_err(|e| self.error(e))?;
+        if stage.fill.is_some() {
+            log::debug!("{type_name}: no items yet; writing records as they are read");
+        }
+        Ok(stage)
     }
 }
 
@@ -124,6 +154,15 @@ impl Stage<'_> {
     ///
     /// Writes only to TEMP tables, so other writers are never blocked.
     pub fn add_batch(&mut self, items: &[Item]) -> Result<BatchCounts> {
+        if let Some(fill) = &mut self.fill {
+            let conn = &self.catalog.conn;
+            fill.add(conn, &self.type_name, items)
+                .map_err(|e| self.catalog.error(e))?;
+            return Ok(BatchCounts {
+                new: items.len() as u64,
+                ..BatchCounts::default()
+            });
+        }
         let counts = self.stage_items(items).map_err(|e| self.catalog.error(e))?;
         self.unchanged += counts.unchanged;
         Ok(counts)
@@ -132,6 +171,10 @@ impl Stage<'_> {
     /// Marks records as present in the org without staging them, for ids
     /// that come from an id-only listing.
     pub fn mark_seen<'i>(&mut self, ids: impl IntoIterator<Item = &'i str>) -> Result<()> {
+        if self.fill.is_some() {
+            // Nothing of the type was there to go missing.
+            return Ok(());
+        }
         self.mark_ids_seen(ids).map_err(|e| self.catalog.error(e))
     }
 
@@ -153,9 +196,22 @@ impl Stage<'_> {
     /// [`ApplyPolicy`].
     ///
     /// On success (dry run or not) the stage is emptied. On error nothing
-    /// in the catalog has changed and the stage is kept, so the caller may
-    /// apply it again with another policy.
+    /// in the catalog has changed. The stage is kept, so the caller may
+    /// apply it again with another policy, unless it was writing a first
+    /// sync straight to the catalog ([`Catalog::stage_full_read`]): that
+    /// is rolled back, and the stage is left empty.
     pub fn apply(&mut self, policy: &ApplyPolicy) -> Result<Applied> {
+        if let Some(fill) = self.fill.take() {
+            let conn = &self.catalog.conn;
+            let applied = fill
+                .finish(conn, &self.type_name, policy)
+                .map_err(|e| self.catalog.error(e))?;
+            self.catalog
+                .conn
+                .execute_batch(PREPARE_TABLES)
+                .map_err(|e| self.catalog.error(e))?;
+            return Ok(applied);
+        }
         let applied = apply::apply(self.catalog, &self.type_name, self.unchanged, policy)?;
         self.catalog
             .conn
@@ -230,6 +286,9 @@ impl Drop for Stage<'_> {
     /// Empties the TEMP tables; an error here only means the next stage
     /// empties them instead.
     fn drop(&mut self) {
+        if self.fill.take().is_some() {
+            Fill::abandon(&self.catalog.conn);
+        }
         let _ = self.catalog.conn.execute_batch(PREPARE_TABLES);
     }
 }

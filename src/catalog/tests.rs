@@ -442,6 +442,152 @@ fn a_record_staged_twice_is_created_once() {
     assert_ne!(fx.item(&id(1)).path, fx.item(&id(2)).path);
 }
 
+/// Writes `batches` as a first full read of `Contact` with `policy`.
+fn fill(fx: &Fixture, batches: &[&[Item]], policy: &ApplyPolicy) -> Result<Applied> {
+    let mut stage = fx.catalog.stage_full_read("Contact", policy)?;
+    for batch in batches {
+        stage.add_batch(batch)?;
+    }
+    stage.apply(policy)
+}
+
+/// Every item of the first twenty ids, with its state and fields, in id
+/// order; and their paths, apart. Paths may differ between a staged and a
+/// filled read: a record staged twice is offered a second slug.
+fn items_seen(fx: &Fixture) -> (Vec<(String, String, Value)>, Vec<String>) {
+    let ids: Vec<String> = (0..20).map(id).collect();
+    let mut items = fx.catalog.find_items_by_ids(&ids, None).unwrap();
+    items.sort_by(|a, b| a.sf_object_id.cmp(&b.sf_object_id));
+    let paths = items.iter().map(|i| i.path.clone()).collect();
+    let seen = items
+        .into_iter()
+        .map(|i| (i.sf_object_id, i.state, i.fields))
+        .collect();
+    (seen, paths)
+}
+
+#[test]
+fn a_first_full_read_writes_what_a_staged_one_would() {
+    let records = [
+        item(&id(1), "Jane Doe", "1"),
+        item(&id(2), "Jane Doe", "2"),
+        item(&id(3), "Jane Doe 2", "3"),
+        item(&id(4), "Jane Doe", "4"),
+        item(&id(5), "Ada", "5"),
+    ];
+    // Read again with a change, as a record edited between two pages is.
+    let again = [item(&id(2), "Jane Doe", "2b"), item(&id(5), "Ada", "5")];
+    let staged = Fixture::new();
+    let filled = Fixture::new();
+    let policy = ApplyPolicy {
+        publish: true,
+        full_read: true,
+        watermark: Some("2026-12-03T10:00:00.000+0000".into()),
+        ..staged.policy()
+    };
+    let by_stage = {
+        let mut stage = staged.catalog.stage("Contact").unwrap();
+        stage.add_batch(&records).unwrap();
+        stage.add_batch(&again).unwrap();
+        stage.apply(&policy).unwrap()
+    };
+    let by_fill = fill(&filled, &[&records, &again], &policy).unwrap();
+
+    assert_eq!(by_fill.counts, by_stage.counts);
+    assert_eq!(kinds(&by_fill), kinds(&by_stage));
+    let (filled_items, filled_paths) = items_seen(&filled);
+    assert_eq!(filled_items, items_seen(&staged).0);
+    assert_eq!(filled.item(&id(2)).fields["email"], "2b");
+    // Each record keeps the first path it was given, in the order read.
+    assert_eq!(
+        filled_paths,
+        [
+            "contacts/jane-doe",
+            "contacts/jane-doe-2",
+            "contacts/jane-doe-2-2",
+            "contacts/jane-doe-3",
+            "contacts/ada",
+        ]
+    );
+    assert_eq!(filled.event_count(), staged.event_count());
+    let state = filled.catalog.type_state("Contact").unwrap().unwrap();
+    assert_eq!(state.watermark, policy.watermark);
+    assert!(state.last_full_read_at.is_some());
+}
+
+#[test]
+fn a_first_full_read_is_unseen_until_applied_and_gone_when_dropped() {
+    let fx = Fixture::new();
+    let reader = Catalog::open_read_only(&fx.path).unwrap();
+    let mut stage = fx.catalog.stage_full_read("Contact", &fx.policy()).unwrap();
+    stage.add_batch(&[item(&id(1), "Ada", "a")]).unwrap();
+    assert_eq!(reader.count_items("Contact").unwrap(), 0);
+    drop(stage);
+    assert_eq!(reader.count_items("Contact").unwrap(), 0);
+    assert_eq!(fx.catalog.type_state("Contact").unwrap(), None);
+    assert_eq!(fx.event_count(), 0);
+
+    // The connection is usable again, and the paths given in the
+    // abandoned read are free.
+    fill(&fx, &[&[item(&id(2), "Ada", "b")]], &fx.policy()).unwrap();
+    assert_eq!(reader.count_items("Contact").unwrap(), 1);
+    assert_eq!(fx.item(&id(2)).path, "contacts/ada");
+}
+
+#[test]
+fn a_first_full_read_holds_the_write_lock_until_applied() {
+    let fx = Fixture::new();
+    let other = Catalog::open(&fx.path).unwrap();
+    other.set_busy_timeout(Duration::from_millis(50)).unwrap();
+    let mut stage = fx.catalog.stage_full_read("Contact", &fx.policy()).unwrap();
+    stage.add_batch(&[item(&id(1), "Ada", "a")]).unwrap();
+    let err = other.begin_run("sync-one").unwrap_err();
+    assert!(matches!(err, CatalogError::Busy { .. }), "{err}");
+    stage.apply(&fx.policy()).unwrap();
+    other.begin_run("sync-one").unwrap();
+}
+
+#[test]
+fn a_dry_first_full_read_reports_and_keeps_nothing() {
+    let fx = Fixture::new();
+    let dry = ApplyPolicy {
+        dry_run: true,
+        full_read: true,
+        ..fx.policy()
+    };
+    let records = [item(&id(1), "Ada", "a"), item(&id(2), "Bob", "b")];
+    let applied = fill(&fx, &[&records], &dry).unwrap();
+    assert_eq!(applied.counts.created, 2);
+    assert_eq!(kinds(&applied).len(), 2);
+    assert_eq!(fx.catalog.count_items("Contact").unwrap(), 0);
+    assert_eq!(fx.catalog.type_state("Contact").unwrap(), None);
+    assert_eq!(fx.event_count(), 0);
+}
+
+#[test]
+fn a_full_read_of_a_type_with_items_is_staged_and_finds_the_missing() {
+    let fx = Fixture::new();
+    let policy = ApplyPolicy {
+        on_missing: OnMissing::Reject,
+        missing: MissingScope::Unseen,
+        full_read: true,
+        publish: true,
+        ..fx.policy()
+    };
+    let records: Vec<Item> = (1..=4).map(|n| item(&id(n), "P", "x")).collect();
+    fill(&fx, &[&records], &policy).unwrap();
+    let applied = fill(&fx, &[&records[1..]], &policy).unwrap();
+    assert_eq!(applied.counts.unchanged, 3);
+    assert_eq!(
+        kinds(&applied),
+        [
+            (id(1).as_str(), EventKind::NotFound),
+            (id(1).as_str(), EventKind::Rejected)
+        ]
+    );
+    assert_eq!(fx.item(&id(1)).state, "private");
+}
+
 /// Syncs four items, then a read that misses the first, under `on_missing`.
 fn sync_with_one_missing(fx: &Fixture, on_missing: OnMissing) -> Applied {
     let all: Vec<Item> = (1..=4)

@@ -1,0 +1,111 @@
+//! The write path of a type's first sync: records go straight to the
+//! catalog.
+//!
+//! A type with no items has nothing to compare its records with and
+//! nothing that can go missing, so staging its records only to copy every
+//! one of them at apply time would write it all twice, and the copy would
+//! wait for the last page. Instead its records are written to the catalog
+//! as they arrive, inside one IMMEDIATE transaction that lasts until
+//! apply. Readers keep seeing the catalog as it was until the commit, and
+//! a failed read rolls everything back, as with a stage; the price is the
+//! write lock, held for the whole read rather than for the apply alone, so
+//! another writer waits (up to its busy timeout) while a first sync runs.
+
+use rusqlite::Connection;
+
+use super::apply::Apply;
+use super::model::{Applied, ApplyPolicy, Item};
+use super::now;
+
+/// Tells whether a type has any item, and gives the highest row id of
+/// all items: every item made after it is the fill's.
+const TYPE_HAS_ITEMS: &str = "SELECT EXISTS (SELECT 1 FROM items WHERE type = ?1), \
+     coalesce((SELECT max(id) FROM items), 0)";
+
+/// A first sync in progress: its transaction is open on the catalog's
+/// connection until [`Fill::finish`] or [`Fill::abandon`].
+pub(super) struct Fill {
+    /// The policy the fill began with: its container, publishing, run and
+    /// event collection apply to every record written.
+    policy: ApplyPolicy,
+    now: String,
+    /// The highest item row id when the fill began.
+    last_item: i64,
+    applied: Applied,
+}
+
+impl Fill {
+    /// Takes the write lock and keeps it when `type_name` has no items;
+    /// otherwise lets it go and gives `None`.
+    pub(super) fn begin(
+        conn: &Connection,
+        type_name: &str,
+        policy: &ApplyPolicy,
+    ) -> rusqlite::Result<Option<Fill>> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let held = conn.prepare_cached(TYPE_HAS_ITEMS).and_then(|mut stmt| {
+            stmt.query_row([type_name], |row| {
+                Ok((row.get::<_, bool>(0)?, row.get::<_, i64>(1)?))
+            })
+        });
+        match held {
+            Ok((false, last_item)) => Ok(Some(Fill {
+                policy: policy.clone(),
+                now: now(),
+                last_item,
+                applied: Applied::default(),
+            })),
+            Ok((true, _)) => conn.execute_batch("ROLLBACK").map(|()| None),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes a batch of records; see [`Apply::fill`].
+    pub(super) fn add(
+        &mut self,
+        conn: &Connection,
+        type_name: &str,
+        items: &[Item],
+    ) -> rusqlite::Result<()> {
+        let mut run = Apply::new(conn, type_name, &self.policy, &self.now);
+        run.applied = std::mem::take(&mut self.applied);
+        let result = run.fill(items);
+        self.applied = run.applied;
+        result
+    }
+
+    /// Moves the type's sync state forward as `policy` says (its
+    /// watermark, whether the read was full, whether this is a dry run)
+    /// and commits, or rolls back for a dry run. On error everything is
+    /// rolled back.
+    pub(super) fn finish(
+        mut self,
+        conn: &Connection,
+        type_name: &str,
+        policy: &ApplyPolicy,
+    ) -> rusqlite::Result<Applied> {
+        self.policy.watermark.clone_from(&policy.watermark);
+        self.policy.full_read = policy.full_read;
+        self.policy.dry_run = policy.dry_run;
+        let end = if policy.dry_run { "ROLLBACK" } else { "COMMIT" };
+        let mut run = Apply::new(conn, type_name, &self.policy, &self.now);
+        run.applied = std::mem::take(&mut self.applied);
+        let result = run
+            .finish_fill(self.last_item)
+            .and_then(|()| conn.execute_batch(end));
+        if result.is_err() && !conn.is_autocommit() {
+            Fill::abandon(conn);
+        }
+        result.map(|()| run.applied)
+    }
+
+    /// Rolls the fill back. An error here is left unreported: an
+    /// uncommitted transaction never reaches readers, and SQLite discards
+    /// it when the connection closes.
+    pub(super) fn abandon(conn: &Connection) {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
