@@ -83,12 +83,13 @@ INSERT INTO items (type, sf_object_id, path, state, title, fields, digest,
                    created_at, updated_at, synced_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)";
 
-/// Creates an item during a fill, unless its record was read before.
+/// Creates an item during a fill, unless its path is taken or its record
+/// was read before: then it changes nothing.
 const FILL_ITEM: &str = "
 INSERT INTO items (type, sf_object_id, path, state, title, fields, digest,
                    created_at, updated_at, synced_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)
-ON CONFLICT (type, sf_object_id) DO NOTHING";
+ON CONFLICT DO NOTHING";
 
 /// Rewrites, during a fill, the item of a record read again with other
 /// content; its path and state stay.
@@ -391,18 +392,44 @@ impl<'a> Apply<'a> {
 
     /// Writes records of a type that had no items when its transaction
     /// began, as they are read: each is created, or, read again since,
-    /// rewritten in place (it is still new to this run). Events wait for
-    /// [`Apply::finish_fill`], which writes them all in one statement. The
-    /// statements are prepared once for the batch, as this runs once per
-    /// record of a first sync.
+    /// rewritten in place (it is still new to this run). The batch's
+    /// events are written together after it.
     pub(super) fn fill(&mut self, items: &[Item]) -> rusqlite::Result<()> {
-        let tx = self.tx;
-        let mut insert = tx.prepare_cached(FILL_ITEM)?;
-        let mut rewrite = tx.prepare_cached(REFILL_ITEM)?;
-        let state = self.state_after_write("private");
+        let last_item = self.last_id(LAST_ITEM_ID)?;
+        let mut created = 0;
         for item in items {
-            let id = &item.sf_object_id;
-            let path = self.allocate_path(&item.title, id)?;
+            if self.fill_one(item)? {
+                created += 1;
+            }
+        }
+        self.applied.counts.created += created;
+        self.record_created(last_item, created)
+    }
+
+    /// Creates the item of one record of a fill, at its slug or, when
+    /// that is taken, at the next number after the last one given to it;
+    /// or rewrites the item of a record read before. Tells whether it
+    /// created an item.
+    ///
+    /// A free path is found by trying to insert at it, so that the usual
+    /// record costs one statement besides its slug's numbering.
+    fn fill_one(&mut self, item: &Item) -> rusqlite::Result<bool> {
+        let tx = self.tx;
+        let id = &item.sf_object_id;
+        let container = self.policy.container.trim_end_matches('/');
+        let base = format!("{container}/{}", item_slug(&item.title, id));
+        let mut suffix: Option<u32> = tx
+            .prepare_cached(LAST_SUFFIX)?
+            .query_row([&base], |row| row.get(0))
+            .optional()?
+            .map(|last: u32| last + 1);
+        let state = self.state_after_write("private");
+        let mut insert = tx.prepare_cached(FILL_ITEM)?;
+        loop {
+            let path = match suffix {
+                None => base.clone(),
+                Some(n) => format!("{base}-{n}"),
+            };
             let (title, fields, digest) = (&item.title, &item.fields, &item.digest);
             let row = (
                 self.type_name,
@@ -415,21 +442,23 @@ impl<'a> Apply<'a> {
                 self.now,
             );
             if insert.execute(row)? == 1 {
-                self.applied.counts.created += 1;
-            } else {
-                rewrite.execute((self.type_name, id, title, fields, digest, self.now))?;
+                if let Some(n) = suffix {
+                    tx.prepare_cached(SET_SUFFIX)?.execute((&base, n))?;
+                }
+                return Ok(true);
             }
+            if self.current_item(id)?.is_some() {
+                let content = (self.type_name, id, title, fields, digest, self.now);
+                tx.prepare_cached(REFILL_ITEM)?.execute(content)?;
+                return Ok(false);
+            }
+            suffix = Some(suffix.map_or(2, |n| n + 1));
         }
-        Ok(())
     }
 
-    /// Ends a fill begun when the catalog's last item was `last_item`:
-    /// records the events of every item created since, and moves the
-    /// type's sync state forward. Nothing can be missing, since the type
-    /// had no items to miss.
-    pub(super) fn finish_fill(&mut self, last_item: i64) -> rusqlite::Result<()> {
-        let created = self.applied.counts.created;
-        self.record_created(last_item, created)?;
+    /// Ends a fill: moves the type's sync state forward. Nothing can be
+    /// missing, since the type had no items to miss.
+    pub(super) fn finish_fill(&self) -> rusqlite::Result<()> {
         self.update_type_state()
     }
 

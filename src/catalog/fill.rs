@@ -17,10 +17,8 @@ use super::apply::Apply;
 use super::model::{Applied, ApplyPolicy, Item};
 use super::now;
 
-/// Tells whether a type has any item, and gives the highest row id of
-/// all items: every item made after it is the fill's.
-const TYPE_HAS_ITEMS: &str = "SELECT EXISTS (SELECT 1 FROM items WHERE type = ?1), \
-     coalesce((SELECT max(id) FROM items), 0)";
+/// Tells whether a type has any item.
+const TYPE_HAS_ITEMS: &str = "SELECT EXISTS (SELECT 1 FROM items WHERE type = ?1)";
 
 /// A first sync in progress: its transaction is open on the catalog's
 /// connection until [`Fill::finish`] or [`Fill::abandon`].
@@ -29,8 +27,6 @@ pub(super) struct Fill {
     /// event collection apply to every record written.
     policy: ApplyPolicy,
     now: String,
-    /// The highest item row id when the fill began.
-    last_item: i64,
     applied: Applied,
 }
 
@@ -43,19 +39,16 @@ impl Fill {
         policy: &ApplyPolicy,
     ) -> rusqlite::Result<Option<Fill>> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        let held = conn.prepare_cached(TYPE_HAS_ITEMS).and_then(|mut stmt| {
-            stmt.query_row([type_name], |row| {
-                Ok((row.get::<_, bool>(0)?, row.get::<_, i64>(1)?))
-            })
-        });
+        let held = conn
+            .prepare_cached(TYPE_HAS_ITEMS)
+            .and_then(|mut stmt| stmt.query_row([type_name], |row| row.get::<_, bool>(0)));
         match held {
-            Ok((false, last_item)) => Ok(Some(Fill {
+            Ok(false) => Ok(Some(Fill {
                 policy: policy.clone(),
                 now: now(),
-                last_item,
                 applied: Applied::default(),
             })),
-            Ok((true, _)) => conn.execute_batch("ROLLBACK").map(|()| None),
+            Ok(true) => conn.execute_batch("ROLLBACK").map(|()| None),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 Err(e)
@@ -91,15 +84,13 @@ impl Fill {
         self.policy.full_read = policy.full_read;
         self.policy.dry_run = policy.dry_run;
         let end = if policy.dry_run { "ROLLBACK" } else { "COMMIT" };
-        let mut run = Apply::new(conn, type_name, &self.policy, &self.now);
-        run.applied = std::mem::take(&mut self.applied);
-        let result = run
-            .finish_fill(self.last_item)
+        let result = Apply::new(conn, type_name, &self.policy, &self.now)
+            .finish_fill()
             .and_then(|()| conn.execute_batch(end));
         if result.is_err() && !conn.is_autocommit() {
             Fill::abandon(conn);
         }
-        result.map(|()| run.applied)
+        result.map(|()| self.applied)
     }
 
     /// Rolls the fill back. An error here is left unreported: an

@@ -516,6 +516,25 @@ fn a_first_full_read_writes_what_a_staged_one_would() {
 }
 
 #[test]
+fn a_first_full_read_numbers_past_paths_another_type_holds() {
+    let fx = Fixture::new();
+    let mut lead = fx.catalog.stage("Lead").unwrap();
+    lead.add_batch(&[
+        item("00Q000000000000001", "Ada", "l1"),
+        item("00Q000000000000002", "Ada", "l2"),
+    ])
+    .unwrap();
+    lead.apply(&fx.policy()).unwrap();
+    drop(lead);
+
+    let records = [item(&id(1), "Ada", "a"), item(&id(2), "Ada", "b")];
+    let applied = fill(&fx, &[&records], &fx.policy()).unwrap();
+    assert_eq!(applied.counts.created, 2);
+    assert_eq!(fx.item(&id(1)).path, "contacts/ada-3");
+    assert_eq!(fx.item(&id(2)).path, "contacts/ada-4");
+}
+
+#[test]
 fn a_first_full_read_is_unseen_until_applied_and_gone_when_dropped() {
     let fx = Fixture::new();
     let reader = Catalog::open_read_only(&fx.path).unwrap();
