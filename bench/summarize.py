@@ -46,13 +46,13 @@ def full_table(groups):
           "| data read | wall / bare | script / sfsync |")
     print("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|")
     for (size, latency, tool) in sorted(groups, key=order):
-        if tool not in ("sfsync", "script", "bare"):
+        if tool not in ("sfsync", "sfsync-p8", "script", "bare"):
             continue
         s = summary(groups[(size, latency, tool)])
         bare = groups.get((size, latency, "bare"))
         vs_bare = s["wall"] / summary(bare)["wall"] if bare else math.nan
         script_ratio = ""
-        if tool == "sfsync" and (size, latency, "script") in groups:
+        if tool.startswith("sfsync") and (size, latency, "script") in groups:
             script = summary(groups[(size, latency, "script")])["wall"]
             script_ratio = f"{script / s['wall']:.1f}x"
         runs = ", ".join(f"{w:.2f}" for w in s["walls"])
@@ -63,7 +63,7 @@ def full_table(groups):
 
 def order(key):
     size, latency, tool = key
-    tools = ["sfsync", "script", "bare", "sfsync-first", "sfsync-nightly"]
+    tools = ["sfsync", "sfsync-p8", "script", "bare", "sfsync-first", "sfsync-nightly"]
     return (size, latency, tools.index(tool) if tool in tools else 99)
 
 
@@ -110,6 +110,11 @@ def targets(groups):
             r = summary(bare100)["wall"] / summary(sf100)["wall"]
             print(f"| {size:,}: at 100 ms at least 3x faster than reading the pages "
                   f"one after another (bare) | {r:.2f}x | {verdict(r >= 3)} |")
+        p8 = get(100, "sfsync-p8")
+        if p8 and bare100:
+            r = summary(bare100)["wall"] / summary(p8)["wall"]
+            print(f"| {size:,}: the same with `parallel = 8` | {r:.2f}x "
+                  f"| {verdict(r >= 3)} |")
         if sf0:
             calls = summary(sf0)["calls"]
             limit = math.ceil(size / 2000) + 10
