@@ -144,3 +144,53 @@ fn sync_one_lookup_and_status_work_while_a_sync_all_runs() {
     let all = all.wait_with_output().unwrap();
     assert_eq!(all.status.code(), Some(0), "{}", stderr(&all));
 }
+
+#[test]
+fn readers_answer_during_a_first_sync_and_sync_one_waits_for_it() {
+    let env = Env::small();
+    env.write_config("password", common::PLAIN);
+    let id = env.contacts_with_email()[3].clone();
+    let contacts = env.contacts_with_email().len() as i64;
+    slow(&env);
+    let mut all = start_sync_all(&env);
+    // The count comes first, then the pages: by the second query the first
+    // sync is writing, inside its transaction.
+    let started = Instant::now();
+    while env
+        .org
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/query"))
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the read never began"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let lookup = env.sfsync().args(["lookup", &id]).output().unwrap();
+    assert_eq!(lookup.status.code(), Some(1), "not there until the commit");
+    let status = env.sfsync().arg("status").output().unwrap();
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert!(
+        all.try_wait().unwrap().is_none(),
+        "the sync-all finished before the readers ran; make it slower"
+    );
+
+    let one = env
+        .sfsync()
+        .args(["sync-one", "--type", "Contact", "--id", &id])
+        .output()
+        .unwrap();
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    assert_eq!(
+        env.count("select count(*) from items where type = 'Contact'"),
+        contacts,
+        "sync-one ran only after the first sync had committed every contact"
+    );
+    let all = all.wait_with_output().unwrap();
+    assert_eq!(all.status.code(), Some(0), "{}", stderr(&all));
+}
