@@ -17,6 +17,13 @@ use super::apply::Apply;
 use super::model::{Applied, ApplyPolicy, Item};
 use super::now;
 
+/// The page cache of a fill, in KiB (a negative `cache_size`). A fill
+/// inserts into the items and their four indexes in one long
+/// transaction; with SQLite's default of 2,000 KiB most index pages it
+/// touches were spilled to the log and are read back, which made a first
+/// sync of a million records about a third slower.
+pub(super) const FILL_CACHE_KIB: i64 = 8 * 1024;
+
 /// Tells whether a type has any item.
 const TYPE_HAS_ITEMS: &str = "SELECT EXISTS (SELECT 1 FROM items WHERE type = ?1)";
 
@@ -28,6 +35,8 @@ pub(super) struct Fill {
     policy: ApplyPolicy,
     now: String,
     applied: Applied,
+    /// The connection's `cache_size` before the fill, put back after it.
+    usual_cache: i64,
 }
 
 impl Fill {
@@ -38,22 +47,29 @@ impl Fill {
         type_name: &str,
         policy: &ApplyPolicy,
     ) -> rusqlite::Result<Option<Fill>> {
+        let usual_cache: i64 = conn.pragma_query_value(None, "cache_size", |row| row.get(0))?;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let held = conn
             .prepare_cached(TYPE_HAS_ITEMS)
             .and_then(|mut stmt| stmt.query_row([type_name], |row| row.get::<_, bool>(0)));
-        match held {
-            Ok(false) => Ok(Some(Fill {
+        let fill = match held {
+            Ok(false) => Fill {
                 policy: policy.clone(),
                 now: now(),
                 applied: Applied::default(),
-            })),
-            Ok(true) => conn.execute_batch("ROLLBACK").map(|()| None),
+                usual_cache,
+            },
+            Ok(true) => return conn.execute_batch("ROLLBACK").map(|()| None),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                Err(e)
+                return Err(e);
             }
+        };
+        if let Err(e) = conn.pragma_update(None, "cache_size", -FILL_CACHE_KIB) {
+            fill.abandon(conn);
+            return Err(e);
         }
+        Ok(Some(fill))
     }
 
     /// Writes a batch of records; see [`Apply::fill`].
@@ -88,15 +104,23 @@ impl Fill {
             .finish_fill()
             .and_then(|()| conn.execute_batch(end));
         if result.is_err() && !conn.is_autocommit() {
-            Fill::abandon(conn);
+            let _ = conn.execute_batch("ROLLBACK");
         }
+        self.put_cache_back(conn);
         result.map(|()| self.applied)
     }
 
     /// Rolls the fill back. An error here is left unreported: an
     /// uncommitted transaction never reaches readers, and SQLite discards
     /// it when the connection closes.
-    pub(super) fn abandon(conn: &Connection) {
+    pub(super) fn abandon(&self, conn: &Connection) {
         let _ = conn.execute_batch("ROLLBACK");
+        self.put_cache_back(conn);
+    }
+
+    /// Gives the connection its usual page cache again. Failing to only
+    /// leaves it larger than usual.
+    fn put_cache_back(&self, conn: &Connection) {
+        let _ = conn.pragma_update(None, "cache_size", self.usual_cache);
     }
 }

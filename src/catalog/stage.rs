@@ -286,8 +286,8 @@ impl Drop for Stage<'_> {
     /// Empties the TEMP tables; an error here only means the next stage
     /// empties them instead.
     fn drop(&mut self) {
-        if self.fill.take().is_some() {
-            Fill::abandon(&self.catalog.conn);
+        if let Some(fill) = self.fill.take() {
+            fill.abandon(&self.catalog.conn);
         }
         let _ = self.catalog.conn.execute_batch(PREPARE_TABLES);
     }

@@ -538,7 +538,15 @@ fn a_first_full_read_numbers_past_paths_another_type_holds() {
 fn a_first_full_read_is_unseen_until_applied_and_gone_when_dropped() {
     let fx = Fixture::new();
     let reader = Catalog::open_read_only(&fx.path).unwrap();
+    let cache = |fx: &Fixture| -> i64 {
+        fx.catalog
+            .conn
+            .pragma_query_value(None, "cache_size", |row| row.get(0))
+            .unwrap()
+    };
+    let usual = cache(&fx);
     let mut stage = fx.catalog.stage_full_read("Contact", &fx.policy()).unwrap();
+    assert_eq!(cache(&fx), -super::fill::FILL_CACHE_KIB);
     stage.add_batch(&[item(&id(1), "Ada", "a")]).unwrap();
     assert_eq!(reader.count_items("Contact").unwrap(), 0);
     drop(stage);
@@ -546,9 +554,11 @@ fn a_first_full_read_is_unseen_until_applied_and_gone_when_dropped() {
     assert_eq!(fx.catalog.type_state("Contact").unwrap(), None);
     assert_eq!(fx.event_count(), 0);
 
-    // The connection is usable again, and the paths given in the
-    // abandoned read are free.
+    // The connection is usable again, with its usual page cache, and the
+    // paths given in the abandoned read are free.
+    assert_eq!(cache(&fx), usual);
     fill(&fx, &[&[item(&id(2), "Ada", "b")]], &fx.policy()).unwrap();
+    assert_eq!(cache(&fx), usual);
     assert_eq!(reader.count_items("Contact").unwrap(), 1);
     assert_eq!(fx.item(&id(2)).path, "contacts/ada");
 }
