@@ -14,6 +14,7 @@
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 
 use super::error::{classify, CatalogError};
+use super::listing::{self, Unmatched};
 use super::model::{Applied, ApplyPolicy, Event, EventKind, Item, MissingScope, OnMissing};
 use super::read::parse_fields;
 use super::slug::item_slug;
@@ -105,9 +106,6 @@ UPDATE items SET title = ?2, fields = ?3, digest = ?4, state = ?5,
 WHERE id = ?1";
 
 /// Lists the items of a type that the read did not see.
-const UNSEEN_ITEMS: &str = "SELECT id FROM items WHERE type = ?1 \
-     AND sf_object_id NOT IN (SELECT sf_object_id FROM temp.seen)";
-
 /// Reads what the missing step needs of an item.
 const MISSING_ITEM: &str = "SELECT sf_object_id, path, state, fields FROM items WHERE id = ?1";
 
@@ -573,9 +571,13 @@ impl<'a> Apply<'a> {
         match &self.policy.missing {
             MissingScope::None => Ok(Vec::new()),
             MissingScope::Unseen => {
-                let mut stmt = self.tx.prepare_cached(UNSEEN_ITEMS)?;
-                let ids = stmt.query_map([self.type_name], |row| row.get(0))?;
-                ids.collect()
+                let mut ids = Vec::new();
+                listing::compare(self.tx, self.type_name, |unmatched| {
+                    if let Unmatched::Item(id) = unmatched {
+                        ids.push(id);
+                    }
+                })?;
+                Ok(ids)
             }
             MissingScope::Ids(sf_object_ids) => {
                 let mut ids = Vec::new();

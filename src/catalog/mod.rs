@@ -17,6 +17,7 @@ mod apply;
 mod error;
 mod fill;
 mod history;
+mod listing;
 mod migrations;
 mod model;
 mod picklists;

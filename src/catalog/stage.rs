@@ -11,32 +11,27 @@
 //! its records to the catalog as they come, in a transaction held open
 //! until apply: see `fill`.
 
+use std::sync::LazyLock;
+
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 use super::fill::Fill;
+use super::listing::{self, Unmatched};
 use super::model::{Applied, ApplyPolicy, BatchCounts, Item};
 use super::slug::item_slug;
 use super::{apply, Catalog, Result};
 
-/// Seen ids with no current item of the type (absent, or rejected and so
-/// without a digest) and no staged row. Almost every listed id has an
-/// item, so the few that do not are gathered first: by joining the listing
-/// with `items_by_type_id`, which reads no items, and by walking
-/// `items_rejected`, which holds only rejected items (the planner, which
-/// has no statistics, must be told to use it). Only those few are then
-/// looked for among the staged rows.
-const UNKNOWN_SEEN: &str = "
-    WITH unheld (sf_object_id) AS MATERIALIZED (
-        SELECT seen.sf_object_id FROM temp.seen AS seen
-        LEFT JOIN items AS i ON i.type = ?1 AND i.sf_object_id = seen.sf_object_id
-        WHERE i.id IS NULL
-        UNION ALL
-        SELECT r.sf_object_id FROM items AS r INDEXED BY items_rejected
-        WHERE r.type = ?1 AND r.digest = ''
-          AND EXISTS (SELECT 1 FROM temp.seen AS seen
-                      WHERE seen.sf_object_id = r.sf_object_id))
-    SELECT u.sf_object_id FROM unheld AS u
-    WHERE NOT EXISTS (SELECT 1 FROM temp.staged AS s WHERE s.sf_object_id = u.sf_object_id)";
+/// Seen ids held by a rejected item, which has no digest: their records
+/// must be fetched whole like those of ids with no item at all. There are
+/// few such items, so they are walked through `items_rejected` (the
+/// planner, which has no statistics, must be told to use it).
+const REJECTED_SEEN: &str = "
+    SELECT r.sf_object_id FROM items AS r INDEXED BY items_rejected
+    WHERE r.type = ?1 AND r.digest = ''
+      AND EXISTS (SELECT 1 FROM temp.seen AS seen WHERE seen.sf_object_id = r.sf_object_id)";
+
+/// Tells whether a record is staged.
+const IS_STAGED: &str = "SELECT EXISTS (SELECT 1 FROM temp.staged WHERE sf_object_id = ?1)";
 
 /// Creates the TEMP tables on first use and empties them.
 const PREPARE_TABLES: &str = "
@@ -96,6 +91,15 @@ const UNSTAGE_RECORD: &str = "DELETE FROM temp.staged WHERE sf_object_id = ?1";
 
 /// Notes that a record exists in the org.
 const MARK_SEEN: &str = "INSERT OR IGNORE INTO temp.seen (sf_object_id) VALUES (?1)";
+
+/// Ids noted by one statement of an id listing.
+const SEEN_PER_INSERT: usize = 128;
+
+/// Notes [`SEEN_PER_INSERT`] records at once.
+static MARK_MANY_SEEN: LazyLock<String> = LazyLock::new(|| {
+    let rows = vec!["(?)"; SEEN_PER_INSERT].join(", ");
+    format!("INSERT OR IGNORE INTO temp.seen (sf_object_id) VALUES {rows}")
+});
 
 /// The records of one type read so far, waiting to be applied.
 ///
@@ -186,9 +190,30 @@ impl Stage<'_> {
     }
 
     fn query_unknown_seen(&self) -> rusqlite::Result<Vec<String>> {
-        let mut stmt = self.catalog.conn.prepare_cached(UNKNOWN_SEEN)?;
-        let rows = stmt.query_map([&self.type_name], |row| row.get(0))?;
-        rows.collect()
+        let conn = &self.catalog.conn;
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+        // Almost every listed id has an item, so the few that do not are
+        // gathered first and only those looked for among the staged rows.
+        let mut unheld = Vec::new();
+        listing::compare(&tx, &self.type_name, |unmatched| {
+            if let Unmatched::Seen(id) = unmatched {
+                unheld.push(id.to_string());
+            }
+        })?;
+        let mut rejected = tx.prepare_cached(REJECTED_SEEN)?;
+        for id in rejected.query_map([&self.type_name], |row| row.get(0))? {
+            unheld.push(id?);
+        }
+        let mut staged = tx.prepare_cached(IS_STAGED)?;
+        let mut unknown = Vec::with_capacity(unheld.len());
+        for id in unheld {
+            if !staged.query_row([&id], |row| row.get::<_, bool>(0))? {
+                unknown.push(id);
+            }
+        }
+        drop((rejected, staged));
+        tx.commit()?;
+        Ok(unknown)
     }
 
     /// Writes the staged records to the catalog in one transaction, then
@@ -269,15 +294,26 @@ impl Stage<'_> {
         Ok(counts)
     }
 
-    /// The body of [`Stage::mark_seen`], in one transaction.
+    /// The body of [`Stage::mark_seen`], in one transaction. A listing
+    /// brings a type's every id, so they go in [`SEEN_PER_INSERT`] to a
+    /// statement: one statement per id spent more time in SQLite's
+    /// statement machinery than in the table.
     fn mark_ids_seen<'i>(&self, ids: impl IntoIterator<Item = &'i str>) -> rusqlite::Result<()> {
         let conn = &self.catalog.conn;
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
-        let mut see = tx.prepare_cached(MARK_SEEN)?;
+        let mut many = tx.prepare_cached(&MARK_MANY_SEEN)?;
+        let mut chunk = Vec::with_capacity(SEEN_PER_INSERT);
         for id in ids {
-            see.execute([id])?;
+            chunk.push(id);
+            if chunk.len() == SEEN_PER_INSERT {
+                many.execute(rusqlite::params_from_iter(chunk.drain(..)))?;
+            }
         }
-        drop(see);
+        let mut one = tx.prepare_cached(MARK_SEEN)?;
+        for id in chunk {
+            one.execute([id])?;
+        }
+        drop((many, one));
         tx.commit()
     }
 }

@@ -682,6 +682,44 @@ fn listed_ids_without_a_current_item_are_unknown_rejected_ones_too() {
 }
 
 #[test]
+fn a_long_listing_is_compared_with_the_items_of_its_type_only() {
+    let fx = Fixture::new();
+    let held: Vec<Item> = (1..=400).map(|n| item(&id(n), "P", "x")).collect();
+    fx.sync(&held, &fx.policy()).unwrap();
+    let mut other = fx.catalog.stage("Account").unwrap();
+    other.add_batch(&[item(&id(1000), "A", "x")]).unwrap();
+    other.apply(&fx.policy()).unwrap();
+
+    // Listed: every id up to 500 but each fifth, and the Account's id,
+    // which is no Contact's; more than one statement's worth of ids.
+    let listed: Vec<String> = (1..=500)
+        .filter(|n| n % 5 != 0)
+        .chain([1000])
+        .map(id)
+        .collect();
+    let mut stage = fx.catalog.stage("Contact").unwrap();
+    stage.mark_seen(listed.iter().map(String::as_str)).unwrap();
+    let unknown = stage.unknown_seen().unwrap();
+    let expected: Vec<String> = (401..=500)
+        .filter(|n| n % 5 != 0)
+        .chain([1000])
+        .map(id)
+        .collect();
+    assert_eq!(unknown, expected);
+
+    let policy = ApplyPolicy {
+        on_missing: OnMissing::Delete,
+        missing: MissingScope::Unseen,
+        ..fx.policy()
+    };
+    let applied = stage.apply(&policy).unwrap();
+    assert_eq!(applied.counts.deleted, 80, "each fifth of the 400 held");
+    assert!(fx.catalog.find_item(Some("Contact"), &id(5)).unwrap().is_none());
+    assert!(fx.catalog.find_item(Some("Contact"), &id(4)).unwrap().is_some());
+    assert!(fx.catalog.find_item(Some("Account"), &id(1000)).unwrap().is_some());
+}
+
+#[test]
 fn missing_items_are_removed_when_the_policy_deletes_them() {
     let fx = Fixture::new();
     let applied = sync_with_one_missing(&fx, OnMissing::Delete);
