@@ -16,7 +16,7 @@ use serde_json::{json, Map, Number, Value};
 
 use crate::config::{FieldSource, TypeConfig, ValueKind};
 use crate::describe::Describes;
-use crate::ids::{IdList, SfId};
+use crate::ids::IdList;
 use crate::reader::Page;
 use crate::salesforce::{Client, Request};
 use crate::soql::{self, StampRange};
@@ -260,9 +260,9 @@ fn parse_ids(body: &[u8]) -> Result<(IdList, u64)> {
     for (line, row) in reader.records().enumerate() {
         let row = row.with_context(|| format!("reading CSV row {}", line + 2))?;
         rows += 1;
-        if let Some(id) = row.get(0).and_then(|raw| SfId::parse(raw).ok()) {
-            ids.push(&id);
-        }
+        // An id left out would make its item look deleted: refuse the page.
+        ids.push_raw(row.get(0).unwrap_or(""))
+            .with_context(|| format!("CSV row {}", line + 2))?;
     }
     Ok((ids, rows))
 }
@@ -370,5 +370,23 @@ mod tests {
         }];
         assert!(parse_csv(b"\"Id\"\n\"abc\"\n", &columns, "Contact").is_err());
         assert!(parse_csv(b"\"Id\",\"X\"\n\"1\",\"2\"\n", &columns, "Contact").is_err());
+    }
+
+    #[test]
+    fn an_id_listing_is_checked_and_normalised() {
+        let body = b"\"Id\"\n\"003000000000001AAA\"\n\"003000000000002\"\n";
+        let (ids, rows) = parse_ids(body).unwrap();
+        assert_eq!(rows, 2);
+        let ids: Vec<&str> = ids.iter().collect();
+        assert_eq!(ids, ["003000000000001AAA", "003000000000002AAA"]);
+    }
+
+    #[test]
+    fn an_id_listing_with_a_bad_id_is_refused_not_shortened() {
+        let body = b"\"Id\"\n\"003000000000001AAA\"\n\"003000000000002AAB\"\n";
+        let e = parse_ids(body).unwrap_err();
+        let message = format!("{e:#}");
+        assert!(message.contains("CSV row 3"), "{message}");
+        assert!(message.contains("003000000000002AAB"), "{message}");
     }
 }

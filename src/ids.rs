@@ -71,6 +71,18 @@ impl IdList {
         self.0.push_str(id.as_str());
     }
 
+    /// Checks `raw` as [`SfId::parse`] does and adds its 18-character
+    /// form. An id already in that form, as listings send them, is
+    /// checked in place and copied once.
+    pub fn push_raw(&mut self, raw: &str) -> Result<(), IdError> {
+        if is_canonical(raw.as_bytes()) {
+            self.0.push_str(raw);
+        } else {
+            self.push(&SfId::parse(raw)?);
+        }
+        Ok(())
+    }
+
     /// How many ids the list holds.
     pub fn len(&self) -> usize {
         self.0.len() / 18
@@ -122,18 +134,32 @@ fn parse_18(raw: &str) -> Option<SfId> {
     Some(SfId(format!("{head}{expected}")))
 }
 
+/// Whether `raw` is an 18-character id exactly as [`SfId::parse`] would
+/// give it back: letters and digits, with the upper-case suffix of its
+/// first 15 characters.
+fn is_canonical(raw: &[u8]) -> bool {
+    raw.len() == 18
+        && raw.iter().all(u8::is_ascii_alphanumeric)
+        && suffix_bytes(&raw[..15]) == raw[15..]
+}
+
 /// Computes the 3-character checksum suffix of a 15-character id.
 fn suffix(head: &[u8]) -> String {
-    head.chunks(5)
-        .map(|chunk| {
-            let bits = chunk
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.is_ascii_uppercase())
-                .fold(0usize, |acc, (j, _)| acc | (1 << j));
-            SUFFIX_ALPHABET[bits] as char
-        })
-        .collect()
+    suffix_bytes(head).iter().map(|&b| b as char).collect()
+}
+
+/// [`suffix`], as bytes.
+fn suffix_bytes(head: &[u8]) -> [u8; 3] {
+    let mut out = [0u8; 3];
+    for (code, chunk) in out.iter_mut().zip(head.chunks(5)) {
+        let bits = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_ascii_uppercase())
+            .fold(0usize, |acc, (j, _)| acc | (1 << j));
+        *code = SUFFIX_ALPHABET[bits];
+    }
+    out
 }
 
 /// A short, printable rendering of untrusted input for error messages.
@@ -190,6 +216,33 @@ mod tests {
             Err(IdError::Alphabet(_))
         ));
         assert!(matches!(SfId::parse(""), Err(IdError::Length(_, 0))));
+    }
+
+    #[test]
+    fn an_id_list_checks_raw_ids_as_parse_does() {
+        let raws = [
+            "005i0000002MUqLAAW",
+            "005i0000002muqlaaw",
+            "005i0000002MUqL",
+            "005i0000002MUqLAAX",
+            "005i0000002MUqLBAW",
+            "005i0000002MUqL'AW",
+            "003abc",
+        ];
+        for raw in raws {
+            let mut list = IdList::with_capacity(1);
+            let pushed = list.push_raw(raw);
+            match SfId::parse(raw) {
+                Ok(id) => {
+                    assert_eq!(pushed, Ok(()), "{raw}");
+                    assert_eq!(list.iter().collect::<Vec<_>>(), [id.as_str()], "{raw}");
+                }
+                Err(e) => {
+                    assert_eq!(pushed, Err(e), "{raw}");
+                    assert!(list.is_empty(), "{raw}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::config::TypeConfig;
-use crate::ids::{IdList, SfId};
+use crate::ids::IdList;
 use crate::mapping::parse_sf_datetime;
 use crate::salesforce::{Client, SfError};
 use crate::soql::{self, Filter, StampRange};
@@ -43,11 +43,11 @@ pub enum Page {
 
 impl Page {
     /// A page of `want`: records as they are, or just their ids.
-    fn of(want: Want, records: Vec<Box<RawValue>>) -> Page {
-        match want {
+    fn of(want: Want, records: Vec<Box<RawValue>>) -> Result<Page> {
+        Ok(match want {
             Want::Records => Page::Records(records),
-            Want::Ids => Page::Ids(ids_of(&records)),
-        }
+            Want::Ids => Page::Ids(ids_of(&records)?),
+        })
     }
 }
 
@@ -58,17 +58,19 @@ struct IdOnly<'a> {
     id: Option<&'a str>,
 }
 
-/// The checked ids of raw records; a record without a usable id is left out.
-fn ids_of(records: &[Box<RawValue>]) -> IdList {
+/// The checked ids of raw records. A record without a usable id is an
+/// error: left out, its item would look deleted.
+fn ids_of(records: &[Box<RawValue>]) -> Result<IdList> {
     let mut ids = IdList::with_capacity(records.len());
-    let parsed = records
-        .iter()
-        .filter_map(|raw| serde_json::from_str::<IdOnly<'_>>(raw.get()).ok()?.id)
-        .filter_map(|id| SfId::parse(id).ok());
-    for id in parsed {
-        ids.push(&id);
+    for (n, raw) in records.iter().enumerate() {
+        let id = serde_json::from_str::<IdOnly<'_>>(raw.get())
+            .ok()
+            .and_then(|record| record.id)
+            .ok_or_else(|| anyhow!("record {} of the page has no `Id`", n + 1))?;
+        ids.push_raw(id)
+            .with_context(|| format!("record {} of the page", n + 1))?;
     }
-    ids
+    Ok(ids)
 }
 
 /// What a read asks for.
@@ -238,7 +240,8 @@ async fn read_range(
             Err(e) => return Err(anyhow!(e).context(format!("page {number}"))),
         };
         let next = page.next_records_url.clone().filter(|_| !page.done);
-        if tx.send(Ok(Page::of(job.want, page.records))).await.is_err() {
+        let page_of = Page::of(job.want, page.records).with_context(|| format!("page {number}"))?;
+        if tx.send(Ok(page_of)).await.is_err() {
             return Ok(RangeEnd::Done);
         }
         let Some(next) = next else {
@@ -361,5 +364,20 @@ mod tests {
             parse_literal("2024-01-31T11:34:56Z").unwrap(),
             datetime!(2024-01-31 11:34:56 UTC)
         );
+    }
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_rest_id_page_without_a_usable_id_is_refused() {
+        let good = raw(r#"{"Id":"003000000000001"}"#);
+        let ids = ids_of(std::slice::from_ref(&good)).unwrap();
+        assert_eq!(ids.iter().collect::<Vec<_>>(), ["003000000000001AAA"]);
+        for bad in [r#"{"Name":"x"}"#, r#"{"Id":"003000000000001AAB"}"#] {
+            let e = ids_of(&[good.clone(), raw(bad)]).unwrap_err();
+            assert!(format!("{e:#}").contains("record 2"), "{e:#}");
+        }
     }
 }
