@@ -24,6 +24,9 @@ use tokio::sync::mpsc;
 
 /// Rows per results page.
 const ROWS_PER_PAGE: u32 = 5_000;
+/// Records handed on at once from a results page: about what a REST page
+/// brings.
+const RECORDS_PER_BATCH: usize = 2_000;
 /// Ids per results page of an id listing: short rows, so many to a page.
 const IDS_PER_PAGE: u32 = 100_000;
 /// The longest pause between two polls of a job.
@@ -122,25 +125,44 @@ async fn run_job(
             .send(&request)
             .await
             .context("reading the Bulk API results")?;
-        let page = match columns {
+        let next = answer.header("Sforce-Locator").map(str::to_string);
+        let pages = match columns {
             [only] if only.path == ["Id"] => {
                 let (ids, rows) = parse_ids(&answer.body)?;
                 received += rows;
-                Page::Ids(ids)
+                vec![Page::Ids(ids)]
             }
             _ => {
                 let records = parse_csv(&answer.body, columns, &t.sobject)?;
                 received += records.len() as u64;
-                Page::Records(records)
+                in_batches(records)
             }
         };
-        if tx.send(Ok(page)).await.is_err() {
-            return Ok(());
+        drop(answer);
+        for page in pages {
+            if tx.send(Ok(page)).await.is_err() {
+                return Ok(());
+            }
         }
-        match answer.header("Sforce-Locator") {
+        match next.as_deref() {
             None | Some("null") | Some("") => return check_count(expected, received),
             Some(next) => locator = Some(next.to_string()),
         }
+    }
+}
+
+/// Cuts a results page's records into batches of [`RECORDS_PER_BATCH`].
+/// A few batches wait between the reader and the catalog; whole results
+/// pages there would hold several times the memory.
+fn in_batches(records: Vec<Box<RawValue>>) -> Vec<Page> {
+    let mut records = records.into_iter();
+    let mut batches = Vec::new();
+    loop {
+        let batch: Vec<_> = records.by_ref().take(RECORDS_PER_BATCH).collect();
+        if batch.is_empty() {
+            return batches;
+        }
+        batches.push(Page::Records(batch));
     }
 }
 
