@@ -113,7 +113,7 @@ fn unsupported(plan: &Plan) -> Option<&'static str> {
         Some("Bulk API 2.0 does not support child subqueries (nested queries)")
     } else if plan.has_compound {
         Some("Selecting compound data not supported in Bulk Query")
-    } else if plan.count_only {
+    } else if plan.count_only || plan.aggregate.is_some() {
         Some("Aggregate queries are not supported in Bulk Query")
     } else {
         None

@@ -123,6 +123,9 @@ fn run_query(
     log::trace!("query: {text}");
     let org = shared.org.read().unwrap_or_else(|e| e.into_inner());
     let rows = plan.execute(&org.store, all_rows);
+    if let Some(aggregate) = &plan.aggregate {
+        return aggregate_results(&org.store, &plan, aggregate, &rows);
+    }
     if plan.count_only {
         return json_text(
             StatusCode::OK,
@@ -151,6 +154,51 @@ fn run_query(
         StatusCode::OK,
         render_page(shared, &org.store, &cursor, 0, version, &id),
     )
+}
+
+/// The groups of an aggregate query, all on one page as Salesforce sends
+/// them: `AggregateResult` records with columns `expr0`, `expr1`, ...
+fn aggregate_results(
+    store: &crate::store::Store,
+    plan: &soql::Plan,
+    aggregate: &soql::plan::Aggregate,
+    rows: &[u32],
+) -> Response {
+    let groups = match store.table(&plan.schema.name) {
+        Some(table) => aggregate.groups(store, table, rows),
+        None => Vec::new(),
+    };
+    if groups.len() > soql::plan::MAX_GROUPS {
+        return sf_error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "Aggregate query does not support queryMore(), use LIMIT to restrict the results to a single batch",
+        );
+    }
+    let records: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|(keys, counts)| {
+            let mut record = serde_json::Map::new();
+            record.insert(
+                "attributes".into(),
+                serde_json::json!({"type": "AggregateResult"}),
+            );
+            for (i, column) in aggregate.columns.iter().enumerate() {
+                let value = match *column {
+                    soql::plan::AggColumn::Key(k) => serde_json::json!(keys[k]),
+                    soql::plan::AggColumn::Count(c) => serde_json::json!(counts[c]),
+                };
+                record.insert(format!("expr{i}"), value);
+            }
+            serde_json::Value::Object(record)
+        })
+        .collect();
+    let body = serde_json::json!({
+        "totalSize": records.len(),
+        "done": true,
+        "records": records,
+    });
+    json_text(StatusCode::OK, body.to_string())
 }
 
 /// `GET .../query/{cursor}-{offset}` (or under queryAll).

@@ -29,7 +29,16 @@ pub enum SelectItem {
     Path(Path),
     Count(usize),
     Subquery(Box<Query>),
+    /// A function of a field: `COUNT(Id)`, `CALENDAR_MONTH(CreatedDate)`;
+    /// the name upper-cased.
+    Func {
+        name: Name,
+        arg: Path,
+    },
 }
+
+/// The functions of a field the fake org knows.
+const FUNCTIONS: [&str; 3] = ["COUNT", "CALENDAR_YEAR", "CALENDAR_MONTH"];
 
 /// A literal value in a condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,15 +100,17 @@ pub struct Query {
     pub select: Vec<SelectItem>,
     pub from: Name,
     pub filter: Option<Expr>,
+    /// GROUP BY items: field paths or functions of one.
+    pub group: Vec<SelectItem>,
     pub order: Vec<OrderKey>,
     pub limit: Option<usize>,
     pub offset: Option<usize>,
 }
 
 /// Words that end a path or a clause and so cannot be field names.
-const RESERVED: [&str; 20] = [
+const RESERVED: [&str; 21] = [
     "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "LIKE", "IN", "INCLUDES", "EXCLUDES", "ORDER",
-    "BY", "LIMIT", "OFFSET", "NULLS", "ASC", "DESC", "NULL", "TRUE", "FALSE",
+    "BY", "LIMIT", "OFFSET", "NULLS", "ASC", "DESC", "NULL", "TRUE", "FALSE", "GROUP",
 ];
 
 /// Parses a whole SOQL statement.
@@ -176,7 +187,7 @@ impl Parser {
         }
     }
 
-    /// `SELECT items FROM name [WHERE] [ORDER BY] [LIMIT] [OFFSET]`
+    /// `SELECT items FROM name [WHERE] [GROUP BY] [ORDER BY] [LIMIT] [OFFSET]`
     fn query(&mut self) -> Result<Query, SoqlError> {
         self.expect_keyword("SELECT")?;
         let select = self.select_list()?;
@@ -187,6 +198,7 @@ impl Parser {
         } else {
             None
         };
+        let group = self.group_by()?;
         let order = self.order_by()?;
         let limit = self.count_clause("LIMIT")?;
         let offset = self.count_clause("OFFSET")?;
@@ -194,10 +206,24 @@ impl Parser {
             select,
             from,
             filter,
+            group,
             order,
             limit,
             offset,
         })
+    }
+
+    fn group_by(&mut self) -> Result<Vec<SelectItem>, SoqlError> {
+        if !self.eat_keyword("GROUP") {
+            return Ok(Vec::new());
+        }
+        self.expect_keyword("BY")?;
+        let mut items = vec![self.field_item()?];
+        while self.peek().tok == Tok::Comma {
+            self.bump();
+            items.push(self.field_item()?);
+        }
+        Ok(items)
     }
 
     fn select_list(&mut self) -> Result<Vec<SelectItem>, SoqlError> {
@@ -219,11 +245,33 @@ impl Parser {
         let pos = self.peek().pos;
         if self.is_keyword("COUNT")
             && self.tokens.get(self.at + 1).map(|t| &t.tok) == Some(&Tok::LParen)
+            && self.tokens.get(self.at + 2).map(|t| &t.tok) == Some(&Tok::RParen)
         {
             self.bump();
             self.bump();
-            self.expect(Tok::RParen)?;
+            self.bump();
             return Ok(SelectItem::Count(pos));
+        }
+        self.field_item()
+    }
+
+    /// A field path, or a known function of one.
+    fn field_item(&mut self) -> Result<SelectItem, SoqlError> {
+        let token = self.peek().clone();
+        let called = self.tokens.get(self.at + 1).map(|t| &t.tok) == Some(&Tok::LParen);
+        if let (Tok::Ident(word), true) = (&token.tok, called) {
+            let Some(function) = FUNCTIONS.iter().find(|f| f.eq_ignore_ascii_case(word)) else {
+                return Err(self.unexpected());
+            };
+            self.bump();
+            self.bump();
+            let arg = self.path()?;
+            self.expect(Tok::RParen)?;
+            let name = Name {
+                text: function.to_string(),
+                pos: token.pos,
+            };
+            return Ok(SelectItem::Func { name, arg });
         }
         Ok(SelectItem::Path(self.path()?))
     }
@@ -425,6 +473,22 @@ mod tests {
         assert_eq!(q.order.len(), 2);
         assert!(q.order[0].descending && q.order[0].nulls_last);
         assert_eq!(q.limit, Some(10));
+    }
+
+    #[test]
+    fn parses_an_aggregate_query() {
+        let q = parse(
+            "SELECT CALENDAR_YEAR(SystemModstamp), calendar_month(SystemModstamp), COUNT(Id) \
+             FROM Contact GROUP BY CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp)",
+        )
+        .unwrap();
+        assert_eq!(q.select.len(), 3);
+        assert_eq!(q.group.len(), 2);
+        assert!(
+            matches!(&q.select[1], SelectItem::Func { name, .. } if name.text == "CALENDAR_MONTH")
+        );
+        let err = parse("SELECT WEEK_IN_YEAR(CreatedDate) FROM Contact").unwrap_err();
+        assert_eq!(err.code, "MALFORMED_QUERY");
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct Plan {
     pub count_only: bool,
     pub has_subquery: bool,
     pub has_compound: bool,
+    /// For `GROUP BY` or an aggregate function: what to group and count.
+    pub aggregate: Option<Aggregate>,
     filter: Option<Cond>,
     order: Vec<SortKey>,
     limit: Option<usize>,
@@ -116,11 +118,26 @@ fn compile_for(query: &Query, schema: &'static Schema, top: bool) -> Result<Plan
         count_only: false,
         has_subquery: false,
         has_compound: false,
+        aggregate: None,
         filter: None,
         order: Vec::new(),
         limit: query.limit,
         offset: query.offset,
     };
+    let grouped = !query.group.is_empty()
+        || query
+            .select
+            .iter()
+            .any(|item| matches!(item, SelectItem::Func { .. }));
+    if grouped {
+        plan.aggregate = Some(compile_aggregate(schema, query, top)?);
+        plan.filter = query
+            .filter
+            .as_ref()
+            .map(|e| compile_expr(schema, e))
+            .transpose()?;
+        return Ok(plan);
+    }
     for item in &query.select {
         add_select_item(&mut plan, item, query, top)?;
     }
@@ -161,6 +178,13 @@ fn add_select_item(
             insert_column(&mut plan.columns, &resolved, 0);
             plan.paths.push(resolved);
         }
+        SelectItem::Func { name, .. } => {
+            return Err(SoqlError::new(
+                "MALFORMED_QUERY",
+                name.pos,
+                "functions are only known in aggregate queries",
+            ));
+        }
         SelectItem::Subquery(sub) => {
             if !top {
                 return Err(SoqlError::new(
@@ -175,6 +199,173 @@ fn add_select_item(
         }
     }
     Ok(())
+}
+
+/// The part of a date a group is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DatePart {
+    Year,
+    Month,
+}
+
+/// One output column of an aggregate query, named `expr0`, `expr1`, ...
+/// in SELECT order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AggColumn {
+    /// The value of a GROUP BY key, by its index.
+    Key(usize),
+    /// The number of rows in the group with the field set.
+    Count(usize),
+}
+
+/// What an aggregate query groups by and returns. The fake org groups
+/// only by `CALENDAR_YEAR` and `CALENDAR_MONTH` of a date or datetime
+/// (in UTC) and counts with `COUNT(field)`.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    keys: Vec<(DatePart, FieldPath)>,
+    counted: Vec<FieldPath>,
+    pub columns: Vec<AggColumn>,
+}
+
+/// Most groups an aggregate query may return: it has no further pages.
+pub const MAX_GROUPS: usize = 2000;
+
+fn compile_aggregate(
+    schema: &'static Schema,
+    query: &Query,
+    top: bool,
+) -> Result<Aggregate, SoqlError> {
+    let refuse = |pos: usize, detail: String| Err(SoqlError::new("MALFORMED_QUERY", pos, detail));
+    if !top || !query.order.is_empty() || query.limit.is_some() || query.offset.is_some() {
+        return refuse(
+            query.from.pos,
+            "the fake org's aggregate queries take only WHERE and GROUP BY".into(),
+        );
+    }
+    let mut keys = Vec::new();
+    let mut spelled = Vec::new();
+    for item in &query.group {
+        let SelectItem::Func { name, arg } = item else {
+            return refuse(
+                query.from.pos,
+                "the fake org groups only by CALENDAR_YEAR or CALENDAR_MONTH".into(),
+            );
+        };
+        let part = match name.text.as_str() {
+            "CALENDAR_YEAR" => DatePart::Year,
+            "CALENDAR_MONTH" => DatePart::Month,
+            _ => return refuse(name.pos, format!("cannot group by {}", name.text)),
+        };
+        let path = resolve(schema, arg)?;
+        let field = &path.schema.fields[path.field];
+        if !matches!(field.kind, FieldType::Date | FieldType::Datetime) {
+            return refuse(
+                arg.pos(),
+                format!("{} needs a date or datetime field", name.text),
+            );
+        }
+        spelled.push((part, path.label.clone()));
+        keys.push((part, path));
+    }
+    let mut counted = Vec::new();
+    let mut columns = Vec::new();
+    for item in &query.select {
+        match item {
+            SelectItem::Func { name, arg } if name.text == "COUNT" => {
+                counted.push(resolve(schema, arg)?);
+                columns.push(AggColumn::Count(counted.len() - 1));
+            }
+            SelectItem::Func { name, arg } => {
+                let label = resolve(schema, arg)?.label;
+                let at = spelled
+                    .iter()
+                    .position(|(part, l)| *l == label && name.text == part_name(*part));
+                match at {
+                    Some(i) => columns.push(AggColumn::Key(i)),
+                    None => {
+                        return refuse(
+                            name.pos,
+                            format!("Field must be grouped or aggregated: {label}"),
+                        )
+                    }
+                }
+            }
+            SelectItem::Path(path) => {
+                return refuse(
+                    path.pos(),
+                    format!(
+                        "Field must be grouped or aggregated: {}",
+                        resolve(schema, path)?.label
+                    ),
+                );
+            }
+            SelectItem::Count(pos) => {
+                return refuse(*pos, "COUNT() is not allowed with GROUP BY".into());
+            }
+            SelectItem::Subquery(sub) => {
+                return refuse(
+                    sub.from.pos,
+                    "subqueries are not allowed in an aggregate query".into(),
+                );
+            }
+        }
+    }
+    Ok(Aggregate {
+        keys,
+        counted,
+        columns,
+    })
+}
+
+fn part_name(part: DatePart) -> &'static str {
+    match part {
+        DatePart::Year => "CALENDAR_YEAR",
+        DatePart::Month => "CALENDAR_MONTH",
+    }
+}
+
+impl Aggregate {
+    /// Groups `rows` of `table` by the keys, in key order: each group's
+    /// key values (`None` for a null date) and its counts.
+    pub fn groups(
+        &self,
+        store: &Store,
+        table: &Table,
+        rows: &[u32],
+    ) -> Vec<(Vec<Option<i64>>, Vec<u64>)> {
+        let mut groups: std::collections::BTreeMap<Vec<Option<i64>>, Vec<u64>> =
+            std::collections::BTreeMap::new();
+        for &row in rows {
+            let row = row as usize;
+            let key: Vec<Option<i64>> = self
+                .keys
+                .iter()
+                .map(|(part, path)| {
+                    let date = match read(store, table, row, path) {
+                        Scalar::DateTime(ms) => clock::from_millis(ms).date(),
+                        Scalar::Date(days) => {
+                            clock::from_millis(i64::from(days) * 86_400_000).date()
+                        }
+                        _ => return None,
+                    };
+                    Some(match part {
+                        DatePart::Year => i64::from(date.year()),
+                        DatePart::Month => i64::from(u8::from(date.month())),
+                    })
+                })
+                .collect();
+            let counts = groups
+                .entry(key)
+                .or_insert_with(|| vec![0; self.counted.len()]);
+            for (count, path) in counts.iter_mut().zip(&self.counted) {
+                if !matches!(read(store, table, row, path), Scalar::Null) {
+                    *count += 1;
+                }
+            }
+        }
+        groups.into_iter().collect()
+    }
 }
 
 /// Compiles a child subquery whose FROM names a child relationship.

@@ -197,6 +197,51 @@ async fn count_returns_only_the_total() {
     assert_eq!(page["done"], true);
 }
 
+#[tokio::test]
+async fn group_by_calendar_month_counts_each_month() {
+    let s = Session::start().await;
+    let page = s
+        .query_json(
+            "SELECT CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp), COUNT(Id) \
+             FROM Contact WHERE Email != null \
+             GROUP BY CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp)",
+        )
+        .await;
+    assert_eq!(page["done"], true);
+    let groups = page["records"].as_array().unwrap();
+    assert_eq!(page["totalSize"], groups.len());
+    let mut expected = std::collections::BTreeMap::new();
+    for r in s.org.records("Contact") {
+        if r["Email"].is_null() {
+            continue;
+        }
+        let stamp = r["SystemModstamp"].as_str().unwrap();
+        let (year, month) = (
+            stamp[..4].parse::<i64>().unwrap(),
+            stamp[5..7].parse::<i64>().unwrap(),
+        );
+        *expected.entry((year, month)).or_insert(0u64) += 1;
+    }
+    let got: std::collections::BTreeMap<(i64, i64), u64> = groups
+        .iter()
+        .map(|g| {
+            assert_eq!(g["attributes"]["type"], "AggregateResult");
+            let key = (g["expr0"].as_i64().unwrap(), g["expr1"].as_i64().unwrap());
+            (key, g["expr2"].as_u64().unwrap())
+        })
+        .collect();
+    assert!(got.len() > 1);
+    assert_eq!(got, expected);
+
+    for bad in [
+        "SELECT LastName, COUNT(Id) FROM Contact GROUP BY CALENDAR_MONTH(CreatedDate)",
+        "SELECT CALENDAR_MONTH(CreatedDate) FROM Contact GROUP BY CALENDAR_YEAR(CreatedDate)",
+        "SELECT COUNT(Id) FROM Contact GROUP BY CALENDAR_MONTH(LastName)",
+    ] {
+        assert_sf_error(s.query(bad).await, 400, "MALFORMED_QUERY").await;
+    }
+}
+
 async fn count(s: &Session, filter: &str) -> usize {
     let page = s
         .query_json(&format!("SELECT Id FROM Contact WHERE {filter} LIMIT 2000"))
