@@ -123,7 +123,7 @@ async fn read_ranges(
     // The newest stamp the org held when the ranges were cut: see `catch_up`.
     let mut newest = None;
     if large && parallel > 1 && soql::can_split(&job.t) {
-        let (ranges, top) = cut(client, &job.t, &start, parallel).await?;
+        let (ranges, top) = cut(client, &job.t, &start, parallel, true).await?;
         newest = top;
         for range in ranges {
             queue.push_back((range, 0));
@@ -165,7 +165,7 @@ async fn read_ranges(
                         ),
                     }));
                 }
-                let (halves, top) = cut(client, &job.t, &range, 2).await?;
+                let (halves, top) = cut(client, &job.t, &range, 2, false).await?;
                 newest = newest.max(top);
                 info!(
                     "{}: QUERY_TIMEOUT; reading the range in {} parts",
@@ -252,14 +252,21 @@ async fn read_range(
     }
 }
 
-/// Cuts `range` into up to `parts` ranges of equal time, closing open ends
-/// with the lowest and highest stamps the org holds in it. Also gives the
-/// highest stamp when it was asked for (an open end), for `catch_up`.
+/// Cuts `range` into up to `parts` ranges, closing open ends with the
+/// lowest and highest stamps the org holds in it. Also gives the highest
+/// stamp when it was asked for (an open end), for `catch_up`.
+///
+/// With `balanced`, the ranges hold about as many records each, by the
+/// org's count of records per month; otherwise, or when the org does not
+/// give that count, they span equal time. Equal time alone can be far
+/// from equal work: a few records touched today stretch the span, and the
+/// bulk of a type then lands in the first range.
 async fn cut(
     client: &Client,
     t: &TypeConfig,
     range: &StampRange,
     parts: usize,
+    balanced: bool,
 ) -> Result<(Vec<StampRange>, Option<OffsetDateTime>)> {
     let whole = || Ok((vec![range.clone()], None));
     let low = async {
@@ -277,9 +284,17 @@ async fn cut(
                 .map(|stamp| (stamp, true))),
         }
     };
-    // Both edges are asked at once: on a slow link that is one round trip
-    // before the read instead of two.
-    let (Some(from), Some((top, open))) = tokio::try_join!(low, high)? else {
+    let spread = async {
+        if balanced {
+            months(client, t, range).await
+        } else {
+            None
+        }
+    };
+    // The edges and the spread are asked at once: on a slow link that is
+    // one round trip before the read instead of three.
+    let (edges, spread) = tokio::join!(async { tokio::try_join!(low, high) }, spread);
+    let (Some(from), Some((top, open))) = edges? else {
         return whole();
     };
     // The last part keeps the open end; the second only sets the span, and
@@ -289,12 +304,16 @@ async fn cut(
     } else {
         (top, None)
     };
-    let span = (to - from).whole_seconds();
-    let parts = (parts as i64).min(span).max(1);
-    let step = span / parts;
-    let mut bounds: Vec<OffsetDateTime> = (0..parts)
-        .map(|i| from + Duration::seconds(step * i))
-        .collect();
+    let mut bounds = vec![from];
+    match spread {
+        Some(months) => bounds.extend(even_bounds(from, to, &months, parts)),
+        None => {
+            let span = (to - from).whole_seconds();
+            let parts = (parts as i64).min(span).max(1);
+            let step = span / parts;
+            bounds.extend((1..parts).map(|i| from + Duration::seconds(step * i)));
+        }
+    }
     bounds.push(to);
     let ranges = bounds
         .windows(2)
@@ -315,6 +334,99 @@ async fn cut(
         })
         .collect();
     Ok((ranges, newest))
+}
+
+/// The records of one calendar month of SystemModstamp.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Month {
+    start: OffsetDateTime,
+    end: OffsetDateTime,
+    count: u64,
+}
+
+/// How many records `range` holds in each month, oldest first. `None` when
+/// the org does not answer (an aggregate query refused, or timed out on a
+/// huge type): the caller then cuts evenly in time. Salesforce may count
+/// months in its user's time zone rather than UTC; hours either way make
+/// no difference to how even the ranges come out.
+async fn months(client: &Client, t: &TypeConfig, range: &StampRange) -> Option<Vec<Month>> {
+    let page = match client.query(&soql::stamp_months(t, range), false).await {
+        Ok(page) => page,
+        Err(e) => {
+            debug!(
+                "{}: no count per month ({e}); cutting evenly in time",
+                t.name
+            );
+            return None;
+        }
+    };
+    let mut months: Vec<Month> = page
+        .records
+        .iter()
+        .filter_map(|r| {
+            let year = i32::try_from(r.get("expr0")?.as_i64()?).ok()?;
+            let month =
+                time::Month::try_from(u8::try_from(r.get("expr1")?.as_i64()?).ok()?).ok()?;
+            let count = r.get("expr2")?.as_u64()?;
+            let start = time::Date::from_calendar_date(year, month, 1).ok()?;
+            let next = match month {
+                time::Month::December => {
+                    time::Date::from_calendar_date(year + 1, time::Month::January, 1)
+                }
+                _ => time::Date::from_calendar_date(year, month.next(), 1),
+            }
+            .ok()?;
+            Some(Month {
+                start: start.midnight().assume_utc(),
+                end: next.midnight().assume_utc(),
+                count,
+            })
+        })
+        .collect();
+    months.sort_by_key(|m| m.start);
+    Some(months)
+}
+
+/// The inner bounds that cut `from..to` into up to `parts` ranges of about
+/// the same number of records, taking each month's records as spread
+/// evenly over it. Whole seconds, rising, strictly inside `from..to`.
+fn even_bounds(
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    months: &[Month],
+    parts: usize,
+) -> Vec<OffsetDateTime> {
+    let clipped: Vec<Month> = months
+        .iter()
+        .map(|m| Month {
+            start: m.start.max(from),
+            end: m.end.min(to),
+            count: m.count,
+        })
+        .filter(|m| m.start < m.end && m.count > 0)
+        .collect();
+    let total: u64 = clipped.iter().map(|m| m.count).sum();
+    let mut bounds: Vec<OffsetDateTime> = Vec::new();
+    let mut before = 0u64;
+    let mut next = 1;
+    for m in &clipped {
+        while next < parts {
+            let target = total as f64 * next as f64 / parts as f64;
+            if target > (before + m.count) as f64 {
+                break;
+            }
+            let share = (target - before as f64) / m.count as f64;
+            let offset = ((m.end - m.start).as_seconds_f64() * share) as i64;
+            let bound = m.start + Duration::seconds(offset);
+            let bound = bound.replace_nanosecond(0).unwrap_or(bound);
+            if bound > from && bound < to && bounds.last().is_none_or(|&last| bound > last) {
+                bounds.push(bound);
+            }
+            next += 1;
+        }
+        before += m.count;
+    }
+    bounds
 }
 
 /// The lowest or highest SystemModstamp in `range`, if any record is there.
@@ -379,5 +491,66 @@ mod tests {
             let e = ids_of(&[good.clone(), raw(bad)]).unwrap_err();
             assert!(format!("{e:#}").contains("record 2"), "{e:#}");
         }
+    }
+
+    fn month(year: i32, month: u8, count: u64) -> Month {
+        let month = time::Month::try_from(month).unwrap();
+        let start = time::Date::from_calendar_date(year, month, 1).unwrap();
+        let next = if month == time::Month::December {
+            time::Date::from_calendar_date(year + 1, time::Month::January, 1)
+        } else {
+            time::Date::from_calendar_date(year, month.next(), 1)
+        }
+        .unwrap();
+        Month {
+            start: start.midnight().assume_utc(),
+            end: next.midnight().assume_utc(),
+            count,
+        }
+    }
+
+    #[test]
+    fn bounds_follow_the_records_not_the_calendar() {
+        // Nearly everything was last touched in 2020; a few records today.
+        let months = [
+            month(2020, 1, 4_000),
+            month(2020, 2, 4_000),
+            month(2026, 12, 8),
+        ];
+        let from = datetime!(2020-01-01 00:00:00 UTC);
+        let to = datetime!(2026-12-04 10:00:00 UTC);
+        let bounds = even_bounds(from, to, &months, 4);
+        // A quarter of the records each: mid-January, the turn of the
+        // month, mid-February (to within the few records of today).
+        let near =
+            |bound: OffsetDateTime, at: OffsetDateTime| (bound - at).abs() < Duration::hours(2);
+        assert_eq!(bounds.len(), 3, "{bounds:?}");
+        assert!(
+            near(bounds[0], datetime!(2020-01-16 12:00:00 UTC)),
+            "{bounds:?}"
+        );
+        assert!(
+            near(bounds[1], datetime!(2020-02-01 00:00:00 UTC)),
+            "{bounds:?}"
+        );
+        assert!(
+            near(bounds[2], datetime!(2020-02-15 12:00:00 UTC)),
+            "{bounds:?}"
+        );
+        // Cut evenly in time instead, the first range would hold them all.
+    }
+
+    #[test]
+    fn bounds_stay_inside_the_span_and_rise() {
+        let from = datetime!(2024-03-10 08:00:00.250 UTC);
+        let to = datetime!(2024-03-10 08:00:03 UTC);
+        // Everything in one month and in three seconds: at most two cuts.
+        let bounds = even_bounds(from, to, &[month(2024, 3, 1_000_000)], 8);
+        assert!(bounds.len() <= 2, "{bounds:?}");
+        assert!(bounds.windows(2).all(|w| w[0] < w[1]));
+        assert!(bounds.iter().all(|&b| b > from && b < to));
+        // No counts, or none inside the span: no cuts.
+        assert!(even_bounds(from, to, &[], 4).is_empty());
+        assert!(even_bounds(from, to, &[month(2023, 1, 10)], 4).is_empty());
     }
 }

@@ -153,6 +153,19 @@ pub fn can_split(t: &TypeConfig) -> bool {
 }
 
 /// A `count()` query over the criteria.
+/// A query for how many records the criteria select in `range` in each
+/// calendar month of SystemModstamp: `expr0` the year, `expr1` the month,
+/// `expr2` the count.
+pub fn stamp_months(t: &TypeConfig, range: &StampRange) -> String {
+    const MONTH: &str = "CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp)";
+    let criteria = Criteria::of(t);
+    let mut soql = format!("SELECT {MONTH}, COUNT(Id) FROM {}", t.sobject);
+    push_where(&mut soql, criteria.condition, range.condition().as_deref());
+    soql.push_str(" GROUP BY ");
+    soql.push_str(MONTH);
+    soql
+}
+
 pub fn count(t: &TypeConfig) -> String {
     let criteria = Criteria::of(t);
     let mut soql = format!("SELECT count() FROM {}", t.sobject);
@@ -324,6 +337,12 @@ roles = {{ relationship = "OpportunityContactRoles", criteria = "IsPrimary = tru
         );
         assert!(bulk(&t, &StampRange::default())
             .starts_with("SELECT Id, SystemModstamp, Name, Account.Name FROM Contact"));
+        assert_eq!(
+            stamp_months(&t, &StampRange::default()),
+            "SELECT CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp), COUNT(Id) \
+             FROM Contact WHERE Email != null \
+             GROUP BY CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp)"
+        );
     }
 
     #[test]

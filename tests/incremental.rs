@@ -438,10 +438,12 @@ fn a_record_changed_during_a_ranged_read_is_not_taken_for_missing() {
         .to_string();
 
     // A slow full read in ranges; a range times out and is read again in
-    // halves later, while the record moves to the newest stamp.
+    // halves later, while the record moves to the newest stamp. The read
+    // is planned by four queries (the count, both stamp edges, the count
+    // per month); the one after them is a range's.
     env.org.set_latency(std::time::Duration::from_millis(60));
     env.org
-        .inject_fault(Fault::query_timeout().on_path("/query").after(3));
+        .inject_fault(Fault::query_timeout().on_path("/query").after(4));
     env.org.clear_log();
     let sync = env
         .sfsync_child()
@@ -530,4 +532,61 @@ fn the_id_listing_job_runs_while_the_changes_are_read() {
         120
     );
     assert_eq!(email_of(&env, &ids[7]), "moved7@example.com");
+}
+
+/// The bounds a ranged record query read: `SystemModstamp >= from` and
+/// `SystemModstamp < to`, each the literal's first 19 characters.
+fn range_bounds(query: &str) -> (Option<String>, Option<String>) {
+    let after = |marker: &str| {
+        query
+            .split(marker)
+            .nth(1)
+            .map(|rest| rest.chars().take(19).collect::<String>())
+    };
+    (after("SystemModstamp >= "), after("SystemModstamp < "))
+}
+
+#[test]
+fn ranges_hold_about_as_many_records_each_when_stamps_bunch() {
+    let env = larger_env(9_000);
+    env.write_config(
+        "password",
+        &bulk_types(0).replace("bulk_threshold = 0", "bulk_threshold = 0\nparallel = 4"),
+    );
+    // A few records touched now, long after the rest: cut evenly in time,
+    // the first range would hold nearly every record.
+    let ids = env.contacts_with_email();
+    for id in ids.iter().take(5) {
+        env.org
+            .update("Contact", id, json!({"Title": "touched today"}));
+    }
+    env.org.clear_log();
+    env.sfsync().arg("sync-all").assert().success();
+    assert_eq!(env.count("select count(*) from items") as usize, ids.len());
+
+    let ranges: Vec<(Option<String>, Option<String>)> = queries(&env)
+        .iter()
+        .filter(|q| q.starts_with("q=SELECT Id, ") && !q.contains("LIMIT 1"))
+        .map(|q| range_bounds(q))
+        .filter(|(from, to)| from.is_some() || to.is_some())
+        .collect();
+    assert!(ranges.len() >= 3, "{ranges:?}");
+    let stamps: Vec<String> = env
+        .org
+        .records("Contact")
+        .iter()
+        .filter(|r| !r["Email"].is_null())
+        .map(|r| r["SystemModstamp"].as_str().unwrap()[..19].to_string())
+        .collect();
+    for (from, to) in &ranges {
+        let held = stamps
+            .iter()
+            .filter(|s| from.as_ref().is_none_or(|f| *s >= f) && to.as_ref().is_none_or(|t| *s < t))
+            .count();
+        assert!(
+            held * 10 <= stamps.len() * 4,
+            "a range holds {held} of {} records: {ranges:?}",
+            stamps.len()
+        );
+    }
 }
