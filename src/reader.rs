@@ -344,6 +344,24 @@ struct Month {
     count: u64,
 }
 
+impl Month {
+    /// `count` records in `month` of `year`, from its first midnight (UTC)
+    /// to the next month's.
+    fn of(year: i32, month: time::Month, count: u64) -> Option<Month> {
+        let start = time::Date::from_calendar_date(year, month, 1).ok()?;
+        let next = match month {
+            time::Month::December => time::Date::from_calendar_date(year + 1, month.next(), 1),
+            _ => time::Date::from_calendar_date(year, month.next(), 1),
+        }
+        .ok()?;
+        Some(Month {
+            start: start.midnight().assume_utc(),
+            end: next.midnight().assume_utc(),
+            count,
+        })
+    }
+}
+
 /// How many records `range` holds in each month, oldest first. `None` when
 /// the org does not answer (an aggregate query refused, or timed out on a
 /// huge type): the caller then cuts evenly in time. Salesforce may count
@@ -367,20 +385,7 @@ async fn months(client: &Client, t: &TypeConfig, range: &StampRange) -> Option<V
             let year = i32::try_from(r.get("expr0")?.as_i64()?).ok()?;
             let month =
                 time::Month::try_from(u8::try_from(r.get("expr1")?.as_i64()?).ok()?).ok()?;
-            let count = r.get("expr2")?.as_u64()?;
-            let start = time::Date::from_calendar_date(year, month, 1).ok()?;
-            let next = match month {
-                time::Month::December => {
-                    time::Date::from_calendar_date(year + 1, time::Month::January, 1)
-                }
-                _ => time::Date::from_calendar_date(year, month.next(), 1),
-            }
-            .ok()?;
-            Some(Month {
-                start: start.midnight().assume_utc(),
-                end: next.midnight().assume_utc(),
-                count,
-            })
+            Month::of(year, month, r.get("expr2")?.as_u64()?)
         })
         .collect();
     months.sort_by_key(|m| m.start);
@@ -494,19 +499,7 @@ mod tests {
     }
 
     fn month(year: i32, month: u8, count: u64) -> Month {
-        let month = time::Month::try_from(month).unwrap();
-        let start = time::Date::from_calendar_date(year, month, 1).unwrap();
-        let next = if month == time::Month::December {
-            time::Date::from_calendar_date(year + 1, time::Month::January, 1)
-        } else {
-            time::Date::from_calendar_date(year, month.next(), 1)
-        }
-        .unwrap();
-        Month {
-            start: start.midnight().assume_utc(),
-            end: next.midnight().assume_utc(),
-            count,
-        }
+        Month::of(year, time::Month::try_from(month).unwrap(), count).unwrap()
     }
 
     #[test]
