@@ -590,3 +590,29 @@ fn ranges_hold_about_as_many_records_each_when_stamps_bunch() {
         );
     }
 }
+
+#[test]
+fn ranges_span_equal_time_when_the_org_will_not_count_per_month() {
+    let env = larger_env(9_000);
+    env.write_config(
+        "password",
+        &bulk_types(0).replace("bulk_threshold = 0", "bulk_threshold = 0\nparallel = 4"),
+    );
+    env.org.inject_fault(
+        Fault::status(
+            400,
+            "MALFORMED_QUERY",
+            "aggregate queries are not allowed here",
+        )
+        .on_query("GROUP BY"),
+    );
+    let out = env.sfsync().args(["-vv", "sync-all"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cutting evenly in time"), "{err}");
+    assert!(err.contains("reading 4 ranges"), "{err}");
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+}

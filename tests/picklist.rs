@@ -137,6 +137,7 @@ fn a_refresh_that_returns_no_values_keeps_the_cached_ones_and_warns() {
     env.org.inject_fault(Fault {
         skip: 0,
         path_contains: Some("/describe".into()),
+        query_contains: None,
         kind: FaultKind::ReplaceBody {
             status: 200,
             content_type: "application/json".into(),

@@ -292,6 +292,7 @@ fn a_server_error_is_retried() {
         env.org.inject_fault(Fault {
             skip: 1,
             path_contains: Some("/query".into()),
+            query_contains: None,
             kind,
         });
     }
@@ -315,6 +316,7 @@ fn a_failure_mid_read_changes_nothing_and_is_logged_as_failed() {
         env.org.inject_fault(Fault {
             skip: 0,
             path_contains: Some("/query/".into()),
+            query_contains: None,
             kind: FaultKind::Status {
                 status: 500,
                 error_code: "UNKNOWN_EXCEPTION".into(),
@@ -352,6 +354,7 @@ fn the_request_limit_stops_the_run_with_a_clear_message() {
     env.org.inject_fault(Fault {
         skip: 0,
         path_contains: Some("/query".into()),
+        query_contains: None,
         kind: FaultKind::Status {
             status: 403,
             error_code: "REQUEST_LIMIT_EXCEEDED".into(),

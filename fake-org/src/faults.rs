@@ -12,6 +12,9 @@ pub struct Fault {
     pub skip: usize,
     /// Match only requests whose path contains this.
     pub path_contains: Option<String>,
+    /// Match only requests whose decoded query string contains this
+    /// (`q=SELECT ...` for a query).
+    pub query_contains: Option<String>,
     pub kind: FaultKind,
 }
 
@@ -43,6 +46,7 @@ impl Fault {
         Fault {
             skip: 0,
             path_contains: None,
+            query_contains: None,
             kind,
         }
     }
@@ -65,6 +69,13 @@ impl Fault {
     /// Fires only on requests whose path contains `fragment`.
     pub fn on_path(mut self, fragment: &str) -> Fault {
         self.path_contains = Some(fragment.to_string());
+        self
+    }
+
+    /// Fires only on requests whose decoded query string contains
+    /// `fragment`, such as one SOQL statement among others on `/query`.
+    pub fn on_query(mut self, fragment: &str) -> Fault {
+        self.query_contains = Some(fragment.to_string());
         self
     }
 
@@ -105,11 +116,18 @@ impl Fault {
         Fault::status(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
     }
 
-    /// Whether this fault applies to a request path.
-    pub(crate) fn matches(&self, path: &str) -> bool {
-        self.path_contains
+    /// Whether this fault applies to a request with this path and raw
+    /// query string.
+    pub(crate) fn matches(&self, path: &str, query: Option<&str>) -> bool {
+        let in_path = self
+            .path_contains
             .as_deref()
-            .is_none_or(|fragment| path.contains(fragment))
+            .is_none_or(|fragment| path.contains(fragment));
+        let in_query = self.query_contains.as_deref().is_none_or(|fragment| {
+            let raw = query.unwrap_or("").as_bytes();
+            form_urlencoded::parse(raw).any(|(k, v)| k.contains(fragment) || v.contains(fragment))
+        });
+        in_path && in_query
     }
 }
 
@@ -129,4 +147,24 @@ pub struct LoggedRequest {
     /// Bytes of the response body sent (before any transport encryption);
     /// 0 for a dropped connection or a body cut by a fault.
     pub body_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_on_a_query_matches_the_decoded_statement() {
+        let fault = Fault::server_error().on_path("/query").on_query("GROUP BY");
+        let grouped =
+            "q=SELECT+COUNT%28Id%29+FROM+Contact+GROUP+BY+CALENDAR_MONTH%28CreatedDate%29";
+        assert!(fault.matches("/services/data/v62.0/query", Some(grouped)));
+        assert!(!fault.matches(
+            "/services/data/v62.0/query",
+            Some("q=SELECT+Id+FROM+Contact")
+        ));
+        assert!(!fault.matches("/services/data/v62.0/query", None));
+        assert!(!fault.matches("/services/data/v62.0/sobjects", Some(grouped)));
+        assert!(Fault::server_error().matches("/anything", None));
+    }
 }

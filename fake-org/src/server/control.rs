@@ -209,7 +209,8 @@ fn parse_time(text: &str) -> anyhow::Result<Millis> {
 }
 
 /// A fault as JSON: `{"kind":"status","status":503,"error_code":"..",
-/// "message":"..","skip":0,"path_contains":null}`; kinds `status`,
+/// "message":"..","skip":0,"path_contains":null,"query_contains":null}`;
+/// kinds `status`,
 /// `drop_connection`, `truncate_body`, `replace_body` (with `status`,
 /// `content_type` and `body` text or `body_base64`).
 #[derive(Debug, Deserialize)]
@@ -218,6 +219,7 @@ struct FaultRequest {
     #[serde(default)]
     skip: usize,
     path_contains: Option<String>,
+    query_contains: Option<String>,
     status: Option<u16>,
     error_code: Option<String>,
     message: Option<String>,
@@ -250,6 +252,7 @@ impl FaultRequest {
         Ok(Fault {
             skip: self.skip,
             path_contains: self.path_contains,
+            query_contains: self.query_contains,
             kind,
         })
     }

@@ -117,11 +117,11 @@ impl Shared {
         lock(&self.settings).clone()
     }
 
-    /// Takes the oldest pending fault if it fires on this path now.
-    fn take_fault(&self, path: &str) -> Option<FaultKind> {
+    /// Takes the oldest pending fault if it fires on this request now.
+    fn take_fault(&self, path: &str, query: Option<&str>) -> Option<FaultKind> {
         let mut faults = lock(&self.faults);
         let front = faults.front_mut()?;
-        if !front.matches(path) {
+        if !front.matches(path, query) {
             return None;
         }
         if front.skip > 0 {
@@ -282,7 +282,7 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let mut response = match shared.take_fault(&path) {
+    let mut response = match shared.take_fault(&path, query.as_deref()) {
         Some(fault) => apply_fault(&shared, fault, endpoint, request, next).await,
         None => admit(&shared, endpoint, request, next).await,
     };
