@@ -306,8 +306,10 @@ async fn cut(
     };
     let mut bounds = vec![from];
     match spread {
-        Some(months) => bounds.extend(even_bounds(from, to, &months, parts)),
-        None => {
+        Some(months) if months.iter().any(|m| m.count > 0) => {
+            bounds.extend(even_bounds(from, to, &months, parts));
+        }
+        _ => {
             let span = (to - from).whole_seconds();
             let parts = (parts as i64).min(span).max(1);
             let step = span / parts;
