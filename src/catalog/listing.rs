@@ -12,12 +12,14 @@ use std::cmp::Ordering;
 
 use rusqlite::{Connection, Row};
 
-/// The items of a type in id order, from the covering index.
+/// The items of a type in id order, from the covering index. Both orders
+/// name BINARY, the collation `compare` relies on: the columns have it, so
+/// the index and the key serve them without a sort.
 const HELD: &str = "SELECT sf_object_id, id FROM items INDEXED BY items_by_type_id \
-     WHERE type = ?1 ORDER BY sf_object_id";
+     WHERE type = ?1 ORDER BY sf_object_id COLLATE BINARY";
 
 /// The ids seen so far in id order, from the table's key.
-const SEEN: &str = "SELECT sf_object_id FROM temp.seen ORDER BY sf_object_id";
+const SEEN: &str = "SELECT sf_object_id FROM temp.seen ORDER BY sf_object_id COLLATE BINARY";
 
 /// What one side of the comparison holds that the other does not.
 pub(super) enum Unmatched<'r> {
