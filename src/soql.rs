@@ -152,7 +152,6 @@ pub fn can_split(t: &TypeConfig) -> bool {
     Criteria::of(t).tail.is_none()
 }
 
-/// A `count()` query over the criteria.
 /// A query for how many records the criteria select in `range` in each
 /// calendar month of SystemModstamp: `expr0` the year, `expr1` the month,
 /// `expr2` the count.
@@ -166,6 +165,7 @@ pub fn stamp_months(t: &TypeConfig, range: &StampRange) -> String {
     soql
 }
 
+/// A `count()` query over the criteria.
 pub fn count(t: &TypeConfig) -> String {
     let criteria = Criteria::of(t);
     let mut soql = format!("SELECT count() FROM {}", t.sobject);

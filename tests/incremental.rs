@@ -282,6 +282,18 @@ fn larger_env(contacts: usize) -> Env {
     }))
 }
 
+/// 9,000 contacts, more than a REST read takes in one range, read through
+/// REST in up to `parallel` ranges.
+fn ranged_env(parallel: usize) -> Env {
+    let env = larger_env(9_000);
+    let config = bulk_types(0).replace(
+        "bulk_threshold = 0",
+        &format!("bulk_threshold = 0\nparallel = {parallel}"),
+    );
+    env.write_config("password", &config);
+    env
+}
+
 /// The contacts mapping without child subqueries, so Bulk can read it.
 /// 300 contacts, synced once, read incrementally with a Bulk id listing.
 fn synced_with_bulk_listing() -> Env {
@@ -415,11 +427,7 @@ fn a_large_type_lists_its_ids_through_bulk_and_falls_back_to_rest() {
 
 #[test]
 fn a_record_changed_during_a_ranged_read_is_not_taken_for_missing() {
-    let env = larger_env(9_000);
-    env.write_config(
-        "password",
-        &bulk_types(0).replace("bulk_threshold = 0", "bulk_threshold = 0\nparallel = 2"),
-    );
+    let env = ranged_env(2);
     env.sfsync().arg("sync-all").assert().success();
     let mut records: Vec<Value> = env
         .org
@@ -548,11 +556,7 @@ fn range_bounds(query: &str) -> (Option<String>, Option<String>) {
 
 #[test]
 fn ranges_hold_about_as_many_records_each_when_stamps_bunch() {
-    let env = larger_env(9_000);
-    env.write_config(
-        "password",
-        &bulk_types(0).replace("bulk_threshold = 0", "bulk_threshold = 0\nparallel = 4"),
-    );
+    let env = ranged_env(4);
     // A few records touched now, long after the rest: cut evenly in time,
     // the first range would hold nearly every record.
     let ids = env.contacts_with_email();
@@ -593,11 +597,7 @@ fn ranges_hold_about_as_many_records_each_when_stamps_bunch() {
 
 #[test]
 fn ranges_span_equal_time_when_the_org_will_not_count_per_month() {
-    let env = larger_env(9_000);
-    env.write_config(
-        "password",
-        &bulk_types(0).replace("bulk_threshold = 0", "bulk_threshold = 0\nparallel = 4"),
-    );
+    let env = ranged_env(4);
     env.org.inject_fault(
         Fault::status(
             400,

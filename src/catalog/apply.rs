@@ -105,7 +105,6 @@ UPDATE items SET title = ?2, fields = ?3, digest = ?4, state = ?5,
                  updated_at = ?6, synced_at = ?6
 WHERE id = ?1";
 
-/// Lists the items of a type that the read did not see.
 /// Reads what the missing step needs of an item.
 const MISSING_ITEM: &str = "SELECT sf_object_id, path, state, fields FROM items WHERE id = ?1";
 

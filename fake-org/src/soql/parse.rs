@@ -213,26 +213,29 @@ impl Parser {
         })
     }
 
+    /// One or more of `item`, separated by commas.
+    fn comma_list<T>(
+        &mut self,
+        item: fn(&mut Parser) -> Result<T, SoqlError>,
+    ) -> Result<Vec<T>, SoqlError> {
+        let mut items = vec![item(self)?];
+        while self.peek().tok == Tok::Comma {
+            self.bump();
+            items.push(item(self)?);
+        }
+        Ok(items)
+    }
+
     fn group_by(&mut self) -> Result<Vec<SelectItem>, SoqlError> {
         if !self.eat_keyword("GROUP") {
             return Ok(Vec::new());
         }
         self.expect_keyword("BY")?;
-        let mut items = vec![self.field_item()?];
-        while self.peek().tok == Tok::Comma {
-            self.bump();
-            items.push(self.field_item()?);
-        }
-        Ok(items)
+        self.comma_list(Parser::field_item)
     }
 
     fn select_list(&mut self) -> Result<Vec<SelectItem>, SoqlError> {
-        let mut items = vec![self.select_item()?];
-        while self.peek().tok == Tok::Comma {
-            self.bump();
-            items.push(self.select_item()?);
-        }
-        Ok(items)
+        self.comma_list(Parser::select_item)
     }
 
     fn select_item(&mut self) -> Result<SelectItem, SoqlError> {
@@ -379,11 +382,7 @@ impl Parser {
 
     fn literal_list(&mut self) -> Result<Vec<Lit>, SoqlError> {
         self.expect(Tok::LParen)?;
-        let mut list = vec![self.literal()?];
-        while self.peek().tok == Tok::Comma {
-            self.bump();
-            list.push(self.literal()?);
-        }
+        let list = self.comma_list(Parser::literal)?;
         self.expect(Tok::RParen)?;
         Ok(list)
     }
@@ -411,12 +410,7 @@ impl Parser {
             return Ok(Vec::new());
         }
         self.expect_keyword("BY")?;
-        let mut keys = vec![self.order_key()?];
-        while self.peek().tok == Tok::Comma {
-            self.bump();
-            keys.push(self.order_key()?);
-        }
-        Ok(keys)
+        self.comma_list(Parser::order_key)
     }
 
     fn order_key(&mut self) -> Result<OrderKey, SoqlError> {

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::parse::{Expr, Lit, Literal, OrderKey, Path, Query, SelectItem};
+use super::parse::{Expr, Lit, Literal, Name, OrderKey, Path, Query, SelectItem};
 use super::SoqlError;
 use crate::clock;
 use crate::schema::{self, Computed, FieldType, Schema};
@@ -131,15 +131,10 @@ fn compile_for(query: &Query, schema: &'static Schema, top: bool) -> Result<Plan
             .any(|item| matches!(item, SelectItem::Func { .. }));
     if grouped {
         plan.aggregate = Some(compile_aggregate(schema, query, top)?);
-        plan.filter = query
-            .filter
-            .as_ref()
-            .map(|e| compile_expr(schema, e))
-            .transpose()?;
-        return Ok(plan);
-    }
-    for item in &query.select {
-        add_select_item(&mut plan, item, query, top)?;
+    } else {
+        for item in &query.select {
+            add_select_item(&mut plan, item, query, top)?;
+        }
     }
     plan.filter = query
         .filter
@@ -244,7 +239,6 @@ fn compile_aggregate(
         );
     }
     let mut keys = Vec::new();
-    let mut spelled = Vec::new();
     for item in &query.group {
         let SelectItem::Func { name, arg } = item else {
             return refuse(
@@ -252,10 +246,8 @@ fn compile_aggregate(
                 "the fake org groups only by CALENDAR_YEAR or CALENDAR_MONTH".into(),
             );
         };
-        let part = match name.text.as_str() {
-            "CALENDAR_YEAR" => DatePart::Year,
-            "CALENDAR_MONTH" => DatePart::Month,
-            _ => return refuse(name.pos, format!("cannot group by {}", name.text)),
+        let Some(part) = date_part(name) else {
+            return refuse(name.pos, format!("cannot group by {}", name.text));
         };
         let path = resolve(schema, arg)?;
         let field = &path.schema.fields[path.field];
@@ -265,7 +257,6 @@ fn compile_aggregate(
                 format!("{} needs a date or datetime field", name.text),
             );
         }
-        spelled.push((part, path.label.clone()));
         keys.push((part, path));
     }
     let mut counted = Vec::new();
@@ -278,9 +269,10 @@ fn compile_aggregate(
             }
             SelectItem::Func { name, arg } => {
                 let label = resolve(schema, arg)?.label;
-                let at = spelled
-                    .iter()
-                    .position(|(part, l)| *l == label && name.text == part_name(*part));
+                let at = date_part(name).and_then(|part| {
+                    keys.iter()
+                        .position(|(p, path)| *p == part && path.label == label)
+                });
                 match at {
                     Some(i) => columns.push(AggColumn::Key(i)),
                     None => {
@@ -318,10 +310,12 @@ fn compile_aggregate(
     })
 }
 
-fn part_name(part: DatePart) -> &'static str {
-    match part {
-        DatePart::Year => "CALENDAR_YEAR",
-        DatePart::Month => "CALENDAR_MONTH",
+/// The part of a date a function names, if it names one.
+fn date_part(name: &Name) -> Option<DatePart> {
+    match name.text.as_str() {
+        "CALENDAR_YEAR" => Some(DatePart::Year),
+        "CALENDAR_MONTH" => Some(DatePart::Month),
+        _ => None,
     }
 }
 
