@@ -8,6 +8,9 @@
 
 use std::borrow::Cow;
 
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -19,6 +22,8 @@ use crate::ids::SfId;
 /// A record that cannot become an item.
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
+    #[error("a `{sobject}` record is not a JSON object: {why}")]
+    Json { sobject: String, why: String },
     #[error("a `{sobject}` record has no usable `Id`")]
     NoId { sobject: String },
     #[error("record `{id}`: field `{field}`: {why}")]
@@ -45,43 +50,47 @@ pub struct Mapped {
     pub modstamp: Option<String>,
 }
 
-/// Maps one record of type `t`, showing each top-level mapped value to
-/// `inspect` on the way (the sync checks picklist values with it).
+/// Maps one record of type `t`, given as the JSON text Salesforce sent,
+/// showing each top-level mapped value to `inspect` on the way (the sync
+/// checks picklist values with it).
 ///
-/// The fields are written straight to JSON text, values borrowed from the
-/// record where no conversion changes them: this runs for every record
-/// read, so it allocates as little as it can.
+/// This runs for every record read, so it does as little as it can: the
+/// record is read one level deep, only the values it maps are parsed, and
+/// the fields are written straight to JSON text.
 pub fn map_record(
     t: &TypeConfig,
-    record: &Value,
+    record: &str,
     mut inspect: impl FnMut(&str, &Value),
 ) -> Result<Mapped, MapError> {
+    let record: Object<'_> = serde_json::from_str(record).map_err(|e| MapError::Json {
+        sobject: t.sobject.clone(),
+        why: e.to_string(),
+    })?;
     let id = record
         .get("Id")
-        .and_then(Value::as_str)
-        .and_then(|raw| SfId::parse(raw).ok())
+        .and_then(text)
+        .and_then(|raw| SfId::parse(&raw).ok())
         .ok_or_else(|| MapError::NoId {
             sobject: t.sobject.clone(),
         })?;
+    let field_error = |(field, why)| MapError::Field {
+        id: id.to_string(),
+        field,
+        why,
+    };
     let mut json = Vec::with_capacity(512);
-    write_fields(&t.fields, record, &mut json, &mut inspect).map_err(|(field, why)| {
-        MapError::Field {
-            id: id.to_string(),
-            field,
-            why,
-        }
-    })?;
+    write_fields(&t.fields, &record, &mut json, &mut inspect).map_err(field_error)?;
     let fields = String::from_utf8(json).expect("serde_json writes UTF-8");
-    let title = t
-        .title
-        .as_deref()
-        .and_then(|path| lookup(record, path))
-        .map(title_text)
-        .unwrap_or_default();
+    let title = match t.title.as_deref() {
+        Some(path) => {
+            title_text(&lookup(&record, path).map_err(|why| field_error((path.to_string(), why)))?)
+        }
+        None => String::new(),
+    };
     let modstamp = record
         .get("SystemModstamp")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+        .and_then(text)
+        .map(Cow::into_owned);
     let digest = digest(&title, &fields);
     Ok(Mapped {
         id,
@@ -104,12 +113,87 @@ pub fn digest(title: &str, fields_json: &str) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
+/// A JSON object read one level deep: its keys, and its values as the text
+/// they came as, both borrowed from the page where they can be. A record
+/// holds more than is mapped (`attributes`, fields only criteria use), and
+/// this leaves those unparsed.
+struct Object<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Object<'a> {
+    /// The value at a key, matched exactly first and then without regard
+    /// to case, as Salesforce's names are.
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        let entries = &self.0;
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .or_else(|| entries.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+            .map(|&(_, v)| v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Object<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = Object<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object<'de>, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(32));
+                while let Some((Text(key), value)) = map.next_entry::<Text<'de>, &'de RawValue>()? {
+                    entries.push((key, value));
+                }
+                Ok(Object(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// A JSON string, borrowed from the page unless it holds escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Chars;
+        impl<'de> Visitor<'de> for Chars {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(Chars)
+    }
+}
+
+/// The text of a JSON string value; `None` for any other value.
+fn text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Text<'_>>(raw.get())
+        .ok()
+        .map(|t| t.0)
+}
+
+/// Parses a value the mapping uses. The page was read as JSON already, so
+/// this fails only on what serde_json refuses to build, such as nesting
+/// deeper than it allows.
+fn parse(raw: &RawValue) -> Result<Value, String> {
+    serde_json::from_str(raw.get()).map_err(|e| format!("invalid JSON: {e}"))
+}
+
 /// Writes the fields `mappings` make of `record` to `out` as a JSON
 /// object, byte for byte what serde_json makes of the same map, and shows
 /// each value to `inspect`. On error, names the field and says why.
 fn write_fields(
     mappings: &[FieldMapping],
-    record: &Value,
+    record: &Object<'_>,
     out: &mut Vec<u8>,
     inspect: &mut dyn FnMut(&str, &Value),
 ) -> Result<(), (String, String)> {
@@ -122,8 +206,8 @@ fn write_fields(
         out.push(b':');
         match &m.source {
             FieldSource::Value { path, kind } => {
-                let raw = lookup(record, path).unwrap_or(&Value::Null);
-                let value = convert(raw, *kind).map_err(|why| (m.name.clone(), why))?;
+                let raw = lookup(record, path).map_err(|why| (m.name.clone(), why))?;
+                let value = convert(&raw, *kind).map_err(|why| (m.name.clone(), why))?;
                 inspect(&m.name, &value);
                 write_json(out, &*value);
             }
@@ -139,32 +223,47 @@ fn write_fields(
     Ok(())
 }
 
+/// The rows of a child subquery result, each left as text.
+#[derive(Deserialize)]
+struct Children<'a> {
+    #[serde(borrow)]
+    records: Option<Vec<&'a RawValue>>,
+}
+
 /// Writes a child subquery result as an array of mapped objects (empty
 /// when null).
 fn write_children(
-    record: &Value,
+    record: &Object<'_>,
     relationship: &str,
     inner: &[FieldMapping],
     out: &mut Vec<u8>,
 ) -> Result<(), (String, String)> {
-    let rows = match get_key(record, relationship) {
-        None | Some(Value::Null) => &Vec::new(),
-        Some(result) => result
-            .get("records")
-            .and_then(Value::as_array)
-            .ok_or_else(|| {
-                (
-                    relationship.to_string(),
-                    "a child subquery result has no `records` array".to_string(),
-                )
-            })?,
+    let no_records = || {
+        (
+            relationship.to_string(),
+            "a child subquery result has no `records` array".to_string(),
+        )
+    };
+    let rows = match record.get(relationship) {
+        None => Vec::new(),
+        Some(raw) if raw.get() == "null" => Vec::new(),
+        Some(raw) => serde_json::from_str::<Children<'_>>(raw.get())
+            .ok()
+            .and_then(|c| c.records)
+            .ok_or_else(no_records)?,
     };
     out.push(b'[');
     for (n, row) in rows.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        write_fields(inner, row, out, &mut |_, _| {})?;
+        let row: Object<'_> = serde_json::from_str(row.get()).map_err(|e| {
+            (
+                relationship.to_string(),
+                format!("a child row is not an object: {e}"),
+            )
+        })?;
+        write_fields(inner, &row, out, &mut |_, _| {})?;
     }
     out.push(b']');
     Ok(())
@@ -176,28 +275,31 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(out, value);
 }
 
-/// Follows a dotted path through nested parent records; `None` when a parent is null.
-fn lookup<'v>(record: &'v Value, path: &str) -> Option<&'v Value> {
-    let mut current = record;
-    for part in path.split('.') {
-        current = get_key(current, part)?;
-        if current.is_null() {
-            return Some(current);
+/// Follows a dotted path through nested parent records to a value: null
+/// when a key is absent, a parent is null or is not an object.
+fn lookup(record: &Object<'_>, path: &str) -> Result<Value, String> {
+    let mut parts = path.split('.');
+    let Some(mut key) = parts.next() else {
+        return Ok(Value::Null);
+    };
+    let mut parent: Option<Object<'_>> = None;
+    loop {
+        let object = parent.as_ref().unwrap_or(record);
+        let Some(raw) = object.get(key) else {
+            return Ok(Value::Null);
+        };
+        match parts.next() {
+            None => return parse(raw),
+            Some(next) => {
+                // A null parent, or one that is not an object, has no fields.
+                match serde_json::from_str::<Object<'_>>(raw.get()) {
+                    Ok(inner) => parent = Some(inner),
+                    Err(_) => return Ok(Value::Null),
+                }
+                key = next;
+            }
         }
     }
-    Some(current)
-}
-
-/// A key of an object, matched exactly first and then without regard to case,
-/// as Salesforce's names are.
-fn get_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
-    let object = value.as_object()?;
-    object.get(key).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 fn title_text(value: &Value) -> String {
@@ -414,7 +516,7 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
 
     /// Maps a record, showing its values to no one.
     fn map(t: &TypeConfig, record: &Value) -> Result<Mapped, MapError> {
-        map_record(t, record, |_, _| {})
+        map_record(t, &record.to_string(), |_, _| {})
     }
 
     fn fields(m: &Mapped) -> Value {
@@ -435,7 +537,7 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
     #[test]
     fn each_top_level_value_is_shown_once_in_order() {
         let mut shown = Vec::new();
-        map_record(&contact(), &record(), |name, value| {
+        map_record(&contact(), &record().to_string(), |name, value| {
             shown.push((name.to_string(), value.clone()));
         })
         .unwrap();
@@ -532,6 +634,45 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
         let mut r = record();
         r.as_object_mut().unwrap().remove("Id");
         assert!(matches!(map(&contact(), &r), Err(MapError::NoId { .. })));
+    }
+
+    #[test]
+    fn names_match_without_regard_to_case_and_escapes_are_read() {
+        let text = r#"{"attributes": {"type": "Contact"}, "ID": "003R000000A1BCDIA3",
+            "n\u0061me": "Ada", "Name": "Ada Lovelace", "account": {"NAME": "Acm\u00e9"},
+            "Birthdate": null, "Score__c": 3.0}"#;
+        let m = map_record(&contact(), text, |_, _| {}).unwrap();
+        assert_eq!(m.id.as_str(), "003R000000A1BCDIA3");
+        assert_eq!(m.title, "Ada Lovelace", "an exact match comes first");
+        let f = fields(&m);
+        assert_eq!(f["account_name"], json!("Acm\u{e9}"));
+        assert_eq!(f["score"], json!(3));
+        assert_eq!(f["birthdate"], Value::Null);
+        assert_eq!(f["roles"], json!([]));
+    }
+
+    #[test]
+    fn a_parent_that_is_not_an_object_has_no_fields() {
+        let mut r = record();
+        r["Account"] = json!("Acme");
+        assert_eq!(fields(&map(&contact(), &r).unwrap())["account_name"], Value::Null);
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_object_is_refused() {
+        for text in ["[1, 2]", "\"003R000000A1BCDIA3\"", "{\"Id\": "] {
+            let err = map_record(&contact(), text, |_, _| {}).unwrap_err();
+            assert!(matches!(err, MapError::Json { .. }), "{text}: {err}");
+            assert!(err.to_string().contains("`Contact` record"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_child_result_without_rows_is_an_error_on_its_field() {
+        let mut r = record();
+        r["OpportunityContactRoles"] = json!({"totalSize": 0, "done": true});
+        let err = map(&contact(), &r).unwrap_err().to_string();
+        assert!(err.contains("`roles.OpportunityContactRoles`"), "{err}");
     }
 
     #[test]

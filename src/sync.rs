@@ -8,7 +8,7 @@
 //! type applied, in one short write transaction that also runs the missing
 //! step. A failed read leaves the catalog as it was for that type.
 
-use std::borrow::Borrow;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -496,12 +496,14 @@ impl Syncer<'_> {
             let ids: Vec<SfId> = chunk.iter().filter_map(|id| SfId::parse(id).ok()).collect();
             let mut page = self.runtime.block_on(
                 self.client
-                    .query(&soql::select(t, &Filter::Ids(&ids)), false),
+                    .query_raw(&soql::select(t, &Filter::Ids(&ids)), false),
             )?;
             loop {
                 stage_records(t, stage, &page.records, &mut ReadState::none())?;
                 match page.next_records_url.filter(|_| !page.done) {
-                    Some(next) => page = self.runtime.block_on(self.client.query_more(&next))?,
+                    Some(next) => {
+                        page = self.runtime.block_on(self.client.query_more_raw(&next))?
+                    }
                     None => break,
                 }
             }
@@ -533,7 +535,7 @@ impl Syncer<'_> {
         debug!("{}: {soql}", t.name);
         let page = self
             .runtime
-            .block_on(self.client.query(&soql, false))
+            .block_on(self.client.query_raw(&soql, false))
             .with_context(|| format!("reading `{}` `{id}`", t.sobject))?;
         let mut stage = self.staging(t, None)?;
         let found = !page.records.is_empty();
@@ -610,14 +612,7 @@ fn map_pages(
             reader::Page::Ids(ids) => Mapped::Ids(ids),
             reader::Page::Records(records) => {
                 let count = records.len() as u64;
-                let values = records.iter().filter_map(|raw| {
-                    serde_json::from_str::<Value>(raw.get())
-                        .inspect_err(|e| {
-                            warn!("{}: skipping a record that is not valid JSON: {e}", t.name)
-                        })
-                        .ok()
-                });
-                let page = map_page(t, vocabularies, values);
+                let page = map_page(t, vocabularies, &records);
                 Mapped::Records { read: count, page }
             }
         });
@@ -702,15 +697,15 @@ struct MappedPage {
 /// Maps a page of records. A record that cannot be mapped is logged and
 /// skipped, but its id is kept so that the missing step leaves its item
 /// alone.
-fn map_page<R: Borrow<Value>>(
+fn map_page(
     t: &TypeConfig,
     vocabularies: &mut Vocabularies,
-    records: impl IntoIterator<Item = R>,
+    records: &[Box<RawValue>],
 ) -> MappedPage {
     let mut page = MappedPage::default();
     for record in records {
         let check = |name: &str, value: &Value| vocabularies.check(name, value);
-        match mapping::map_record(t, record.borrow(), check) {
+        match mapping::map_record(t, record.get(), check) {
             Ok(mapped) => {
                 if let Some(stamp) = mapped.modstamp {
                     if page.watermark.as_ref().is_none_or(|w| &stamp > w) {
@@ -748,10 +743,10 @@ fn stage_mapped(stage: &mut Stage<'_>, page: MappedPage, read: &mut ReadState) -
 }
 
 /// Maps a page of records and stages them, on this thread.
-fn stage_records<R: Borrow<Value>>(
+fn stage_records(
     t: &TypeConfig,
     staging: &mut Staging<'_>,
-    records: impl IntoIterator<Item = R>,
+    records: &[Box<RawValue>],
     read: &mut ReadState,
 ) -> Result<()> {
     let page = map_page(t, &mut staging.vocabularies, records);
