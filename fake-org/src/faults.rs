@@ -38,6 +38,9 @@ pub enum FaultKind {
         content_type: String,
         body: Vec<u8>,
     },
+    /// Answers as usual, but only after this long: a query the org is
+    /// slow to run.
+    Delay(std::time::Duration),
 }
 
 impl Fault {
@@ -109,6 +112,11 @@ impl Fault {
             "QUERY_TIMEOUT",
             "Your query request was running for too long.",
         )
+    }
+
+    /// The usual answer, `d` late.
+    pub fn delay(d: std::time::Duration) -> Fault {
+        Fault::new(FaultKind::Delay(d))
     }
 
     /// 400 `INVALID_QUERY_LOCATOR`.

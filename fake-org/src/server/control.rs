@@ -212,7 +212,7 @@ fn parse_time(text: &str) -> anyhow::Result<Millis> {
 /// "message":"..","skip":0,"path_contains":null,"query_contains":null}`;
 /// kinds `status`,
 /// `drop_connection`, `truncate_body`, `replace_body` (with `status`,
-/// `content_type` and `body` text or `body_base64`).
+/// `content_type` and `body` text or `body_base64`), `delay` (with `ms`).
 #[derive(Debug, Deserialize)]
 struct FaultRequest {
     kind: String,
@@ -226,6 +226,7 @@ struct FaultRequest {
     content_type: Option<String>,
     body: Option<String>,
     body_base64: Option<String>,
+    ms: Option<u64>,
 }
 
 impl FaultRequest {
@@ -247,6 +248,9 @@ impl FaultRequest {
                     .unwrap_or_else(|| "application/json".into()),
                 body: replacement_body(self.body, self.body_base64)?,
             },
+            "delay" => FaultKind::Delay(Duration::from_millis(
+                self.ms.context("a delay fault needs `ms`")?,
+            )),
             other => bail!("unknown fault kind `{other}`"),
         };
         Ok(Fault {

@@ -345,6 +345,10 @@ async fn apply_fault(
             response
         }
         FaultKind::TruncateBody => truncate(admit(shared, endpoint, request, next).await).await,
+        FaultKind::Delay(d) => {
+            tokio::time::sleep(d).await;
+            admit(shared, endpoint, request, next).await
+        }
     }
 }
 
