@@ -655,7 +655,10 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
     fn a_parent_that_is_not_an_object_has_no_fields() {
         let mut r = record();
         r["Account"] = json!("Acme");
-        assert_eq!(fields(&map(&contact(), &r).unwrap())["account_name"], Value::Null);
+        assert_eq!(
+            fields(&map(&contact(), &r).unwrap())["account_name"],
+            Value::Null
+        );
     }
 
     #[test]

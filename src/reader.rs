@@ -9,6 +9,7 @@
 //! staged once.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
@@ -292,8 +293,18 @@ async fn cut(
         }
     };
     // The edges and the spread are asked at once: on a slow link that is
-    // one round trip before the read instead of three.
-    let (edges, spread) = tokio::join!(async { tokio::try_join!(low, high) }, spread);
+    // one round trip before the read instead of three. The spread only
+    // balances the ranges, so it is not waited for long after the edges.
+    let edges = async { tokio::try_join!(low, high) };
+    let (edges, spread) = after_at_most(edges, spread, SPREAD_GRACE).await;
+    let spread = spread.unwrap_or_else(|| {
+        debug!(
+            "{}: no count per month within {}s of the stamp edges; cutting evenly in time",
+            t.name,
+            SPREAD_GRACE.as_secs()
+        );
+        None
+    });
     let (Some(from), Some((top, open))) = edges? else {
         return whole();
     };
@@ -336,6 +347,33 @@ async fn cut(
         })
         .collect();
     Ok((ranges, newest))
+}
+
+/// How much longer than the stamp edges the count per month is waited for.
+/// On an org where grouping by month is slow, ranges of equal time are
+/// read sooner than balanced ones would be.
+const SPREAD_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs `first` and `second` together and gives both outcomes, but waits
+/// for `second` no more than `grace` after `first` is done: `None` then.
+async fn after_at_most<A, B>(
+    first: impl Future<Output = A>,
+    second: impl Future<Output = B>,
+    grace: std::time::Duration,
+) -> (A, Option<B>) {
+    let mut first = std::pin::pin!(first);
+    let mut second = std::pin::pin!(second);
+    let mut early = None;
+    let a = loop {
+        tokio::select! {
+            a = &mut first => break a,
+            b = &mut second, if early.is_none() => early = Some(b),
+        }
+    };
+    match early {
+        Some(b) => (a, Some(b)),
+        None => (a, tokio::time::timeout(grace, second).await.ok()),
+    }
 }
 
 /// The records of one calendar month of SystemModstamp.
@@ -470,6 +508,44 @@ fn parse_literal(text: &str) -> Result<OffsetDateTime> {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn the_second_outcome_is_kept_when_it_comes_first_or_within_the_grace() {
+        let grace = std::time::Duration::from_millis(200);
+        let sleep = |ms| tokio::time::sleep(std::time::Duration::from_millis(ms));
+        let early = after_at_most(
+            async {
+                sleep(50).await;
+                1
+            },
+            async { 2 },
+            grace,
+        )
+        .await;
+        assert_eq!(early, (1, Some(2)));
+        let within = after_at_most(
+            async { 1 },
+            async {
+                sleep(50).await;
+                2
+            },
+            grace,
+        )
+        .await;
+        assert_eq!(within, (1, Some(2)));
+        let started = std::time::Instant::now();
+        let late = after_at_most(
+            async { 1 },
+            async {
+                sleep(60_000).await;
+                2
+            },
+            grace,
+        )
+        .await;
+        assert_eq!(late, (1, None));
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+
     use super::*;
     use time::macros::datetime;
 

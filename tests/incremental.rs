@@ -616,3 +616,28 @@ fn ranges_span_equal_time_when_the_org_will_not_count_per_month() {
         env.contacts_with_email().len()
     );
 }
+
+#[test]
+fn ranges_are_not_kept_waiting_by_a_slow_count_per_month() {
+    let env = ranged_env(4);
+    let slow = std::time::Duration::from_secs(30);
+    env.org
+        .inject_fault(Fault::delay(slow).on_query("GROUP BY"));
+    let started = std::time::Instant::now();
+    let out = env.sfsync().args(["-vv", "sync-all"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("no count per month within 2s of the stamp edges"),
+        "{err}"
+    );
+    assert!(err.contains("reading 4 ranges"), "{err}");
+    assert!(
+        started.elapsed() < slow,
+        "the sync waited for the count per month"
+    );
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+}
