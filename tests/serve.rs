@@ -128,7 +128,7 @@ impl Server {
             let (status, body) = self.get(&format!("/runs/{run}?token={KEY}"), &[]);
             assert_eq!(status, 200, "{body}");
             let body = json(&body);
-            if body["state"] != "running" {
+            if body["outcome"] != "running" {
                 return body;
             }
             assert!(
@@ -358,8 +358,18 @@ fn repeated_types_start_one_background_sync_reported_under_runs() {
     assert_eq!(status, 202, "{body}");
     let run = json(&body)["run"].as_i64().unwrap();
     let done = server.wait_for_run(run);
-    assert_eq!(done["state"], "ok", "{done}");
+    assert_eq!(done["outcome"], "ok", "{done}");
     assert_eq!(done["command"], "serve sync-all");
+    let out = env
+        .sfsync()
+        .args(["status", "--runs", "1"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed, done,
+        "`status --runs` and `/runs/ID` show a run alike"
+    );
     let counts = &done["counts"];
     assert_eq!(counts["Company"]["created"], 20, "{done}");
     assert_eq!(
@@ -385,7 +395,7 @@ fn a_second_full_sync_while_one_runs_is_a_conflict() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(json(&body)["run"], run);
     let running = server.get(&format!("/runs/{run}?token={KEY}"), &[]);
-    assert_eq!(json(&running.1)["state"], "running");
+    assert_eq!(json(&running.1)["outcome"], "running");
 
     let cron = env.sfsync().arg("sync-all").output().unwrap();
     assert_eq!(
@@ -393,7 +403,7 @@ fn a_second_full_sync_while_one_runs_is_a_conflict() {
         Some(4),
         "cron's run is refused by the lock"
     );
-    assert_eq!(server.wait_for_run(run)["state"], "ok");
+    assert_eq!(server.wait_for_run(run)["outcome"], "ok");
 }
 
 #[test]

@@ -63,12 +63,13 @@ impl LiveRun {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The run's state as JSON.
+    /// The run's state as JSON: the run log's fields as `status --runs`
+    /// names them, and the progress so far.
     pub fn status(&self) -> Value {
         let p = self.progressed().clone();
         json!({
             "run": self.id,
-            "state": "running",
+            "outcome": "running",
             "types": self.types,
             "current": p.current,
             "done": p.done,

@@ -241,7 +241,7 @@ impl Jobs {
         let path = self.config.catalog_path.clone();
         let found = read_catalog(move |c| c.run(id), &path).await?;
         match found.flatten() {
-            Some(run) => Ok(run_json(&run)),
+            Some(run) => Ok(crate::status::run_json(&run)),
             None => Err(ServeError::NotFound(format!("no run has id {id}"))),
         }
     }
@@ -271,23 +271,6 @@ where
         .await
         .map_err(|e| ServeError::Internal(format!("the catalog thread ended abnormally: {e}")))?;
     Ok(result?)
-}
-
-/// A finished (or abandoned) run as `GET /runs/ID` shows it.
-pub fn run_json(run: &RunRecord) -> Value {
-    let state = match run.outcome {
-        Some(outcome) => outcome.as_str(),
-        None => "unfinished",
-    };
-    json!({
-        "run": run.id,
-        "state": state,
-        "command": run.command,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "counts": run.counts,
-        "error": run.error,
-    })
 }
 
 /// The Salesforce login, made once and shared.

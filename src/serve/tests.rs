@@ -295,7 +295,7 @@ async fn a_full_sync_answers_at_once_and_its_failure_is_recorded() {
     let mut state = String::new();
     for _ in 0..100 {
         let (_, body) = fx.get(&format!("/runs/{run}?token={KEY}")).await;
-        state = json(&body)["state"].as_str().unwrap().to_string();
+        state = json(&body)["outcome"].as_str().unwrap().to_string();
         if state != "running" {
             let status = json(&body);
             assert_eq!(status["command"], "serve sync-all --type Company");
