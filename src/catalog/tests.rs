@@ -1084,3 +1084,48 @@ fn bench_item(n: usize) -> Item {
         digest: format!("{n:064x}"),
     }
 }
+
+/// Measures a first sync's write path (records written straight to the
+/// catalog, then the commit) with rows of about the size a 20-field
+/// mapping makes and titles that repeat five times each; run with
+/// `cargo test --release -p sfsync --lib fill_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn fill_throughput() {
+    let fx = Fixture::new();
+    let total = 100_000;
+    let names = [
+        "Ada Lovelace",
+        "Grace Hopper",
+        "Alan Turing",
+        "Edsger Dijkstra",
+    ];
+    let batches: Vec<Vec<Item>> = (0..total / 2000)
+        .map(|b| {
+            (0..2000)
+                .map(|n| {
+                    let k = b * 2000 + n;
+                    let mut item = bench_item(k);
+                    item.title = format!("{} {}", names[k % 4], k % 20_000);
+                    item.fields =
+                        format!("{{\"pad\":\"{}\",{}", "x".repeat(500), &item.fields[1..]);
+                    item
+                })
+                .collect()
+        })
+        .collect();
+    let policy = ApplyPolicy::new(fx.run_id, "contacts");
+    let mut stage = fx.catalog.stage_full_read("Contact", &policy).unwrap();
+    let started = Instant::now();
+    for batch in &batches {
+        stage.add_batch(batch).unwrap();
+    }
+    let added = started.elapsed();
+    let applied = stage.apply(&policy).unwrap();
+    eprintln!(
+        "fill: {:.3} s added, {:.3} s with commit ({} created)",
+        added.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        applied.counts.created
+    );
+}
