@@ -14,7 +14,7 @@
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 
 use super::error::{classify, CatalogError};
-use super::listing::{self, Unmatched};
+use super::listing::{self, Unmatched, Walked};
 use super::model::{Applied, ApplyPolicy, Event, EventKind, Item, MissingScope, OnMissing};
 use super::read::parse_fields;
 use super::slug::item_slug;
@@ -151,8 +151,10 @@ pub(super) fn apply(
     type_name: &str,
     unchanged: u64,
     policy: &ApplyPolicy,
+    walked: Option<Walked>,
 ) -> Result<Applied> {
-    apply_in_transaction(catalog, type_name, unchanged, policy).map_err(|failure| match failure {
+    let applied = apply_in_transaction(catalog, type_name, unchanged, policy, walked);
+    applied.map_err(|failure| match failure {
         Failure::Sql(err) => classify(catalog.path(), err),
         Failure::MassMissing { missing, total } => CatalogError::MassMissing {
             type_name: type_name.to_string(),
@@ -169,11 +171,19 @@ fn apply_in_transaction(
     type_name: &str,
     unchanged: u64,
     policy: &ApplyPolicy,
+    walked: Option<Walked>,
 ) -> Result<Applied, Failure> {
     let tx = Transaction::new_unchecked(&catalog.conn, TransactionBehavior::Immediate)?;
     let now = now();
     let mut run = Apply::new(&tx, type_name, policy, &now);
     run.applied.counts.unchanged = unchanged;
+    // The write lock is held from here on: no commit can come between
+    // this look at the version and the missing step.
+    if let Some(walked) = walked {
+        if listing::data_version(&tx)? == walked.data_version {
+            run.walked = Some(walked.missing);
+        }
+    }
 
     let total = run.count_items()?;
     run.apply_staged()?;
@@ -225,6 +235,8 @@ pub(super) struct Apply<'a> {
     policy: &'a ApplyPolicy,
     now: &'a str,
     pub(super) applied: Applied,
+    /// The missing items of a walk still true of the catalog, if any.
+    walked: Option<Vec<i64>>,
 }
 
 impl<'a> Apply<'a> {
@@ -240,6 +252,7 @@ impl<'a> Apply<'a> {
             policy,
             now,
             applied: Applied::default(),
+            walked: None,
         }
     }
 
@@ -566,18 +579,21 @@ impl<'a> Apply<'a> {
     }
 
     /// The row ids of the items the policy's scope calls missing.
-    fn missing_items(&self) -> rusqlite::Result<Vec<i64>> {
+    fn missing_items(&mut self) -> rusqlite::Result<Vec<i64>> {
         match &self.policy.missing {
             MissingScope::None => Ok(Vec::new()),
-            MissingScope::Unseen => {
-                let mut ids = Vec::new();
-                listing::compare(self.tx, self.type_name, |unmatched| {
-                    if let Unmatched::Item(id) = unmatched {
-                        ids.push(id);
-                    }
-                })?;
-                Ok(ids)
-            }
+            MissingScope::Unseen => match self.walked.take() {
+                Some(ids) => Ok(ids),
+                None => {
+                    let mut ids = Vec::new();
+                    listing::compare(self.tx, self.type_name, |unmatched| {
+                        if let Unmatched::Item(id) = unmatched {
+                            ids.push(id);
+                        }
+                    })?;
+                    Ok(ids)
+                }
+            },
             MissingScope::Ids(sf_object_ids) => {
                 let mut ids = Vec::new();
                 for sf_object_id in sf_object_ids {

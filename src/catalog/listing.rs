@@ -72,6 +72,24 @@ pub(super) fn compare(
     }
 }
 
+/// What a comparison found missing, kept so that apply need not walk
+/// again: the walk is as long as the type, and between the fetch of the
+/// unknown ids and apply nothing in it changes unless another connection
+/// commits or more ids are seen.
+pub(super) struct Walked {
+    /// The catalog's `data_version` before the walk: another connection's
+    /// commit since changes it.
+    pub(super) data_version: i64,
+    /// The row ids of the items whose ids were not seen, in id order.
+    pub(super) missing: Vec<i64>,
+}
+
+/// The connection's `data_version` of the main database: it changes when
+/// another connection commits to it, and only then.
+pub(super) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "data_version", |row| row.get(0))
+}
+
 /// The id in a row's first column, borrowed.
 fn text<'r>(row: &'r Row<'_>) -> rusqlite::Result<&'r str> {
     Ok(row.get_ref(0)?.as_str()?)

@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 use super::fill::Fill;
-use super::listing::{self, Unmatched};
+use super::listing::{self, Unmatched, Walked};
 use super::model::{Applied, ApplyPolicy, BatchCounts, Item};
 use super::slug::item_slug;
 use super::{apply, Catalog, Result};
@@ -112,6 +112,9 @@ pub struct Stage<'c> {
     unchanged: u64,
     /// Set while records are written straight to the catalog.
     fill: Option<Fill>,
+    /// The missing items the last search for unknown ids found, while
+    /// no more ids have been seen since.
+    walked: Option<Walked>,
 }
 
 impl Catalog {
@@ -126,6 +129,7 @@ impl Catalog {
             type_name: type_name.to_string(),
             unchanged: 0,
             fill: None,
+            walked: None,
         })
     }
 
@@ -167,7 +171,10 @@ impl Stage<'_> {
                 ..BatchCounts::default()
             });
         }
-        let counts = self.stage_items(items).map_err(|e| self.catalog.error(e))?;
+        let (counts, grew) = self.stage_items(items).map_err(|e| self.catalog.error(e))?;
+        if grew {
+            self.walked = None;
+        }
         self.unchanged += counts.unchanged;
         Ok(counts)
     }
@@ -179,26 +186,35 @@ impl Stage<'_> {
             // Nothing of the type was there to go missing.
             return Ok(());
         }
+        self.walked = None;
         self.mark_ids_seen(ids).map_err(|e| self.catalog.error(e))
     }
 
     /// Seen ids that are neither staged nor held by a current item of the
     /// type (absent, or rejected and so without a digest): an id listing
     /// found them, so their records must be fetched whole.
-    pub fn unknown_seen(&self) -> Result<Vec<String>> {
+    ///
+    /// The same walk finds the items whose ids were not seen; apply uses
+    /// them instead of walking again, unless more ids are seen first or
+    /// another connection commits meanwhile.
+    pub fn unknown_seen(&mut self) -> Result<Vec<String>> {
         self.query_unknown_seen().map_err(|e| self.catalog.error(e))
     }
 
-    fn query_unknown_seen(&self) -> rusqlite::Result<Vec<String>> {
+    fn query_unknown_seen(&mut self) -> rusqlite::Result<Vec<String>> {
         let conn = &self.catalog.conn;
+        self.walked = None;
+        // Read before the transaction's snapshot is taken: a commit in
+        // between is then in the walk, but changes the version too.
+        let data_version = listing::data_version(conn)?;
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
         // Almost every listed id has an item, so the few that do not are
         // gathered first and only those looked for among the staged rows.
         let mut unheld = Vec::new();
-        listing::compare(&tx, &self.type_name, |unmatched| {
-            if let Unmatched::Seen(id) = unmatched {
-                unheld.push(id.to_string());
-            }
+        let mut missing = Vec::new();
+        listing::compare(&tx, &self.type_name, |unmatched| match unmatched {
+            Unmatched::Seen(id) => unheld.push(id.to_string()),
+            Unmatched::Item(row) => missing.push(row),
         })?;
         let mut rejected = tx.prepare_cached(REJECTED_SEEN)?;
         for id in rejected.query_map([&self.type_name], |row| row.get(0))? {
@@ -213,6 +229,10 @@ impl Stage<'_> {
         }
         drop((rejected, staged));
         tx.commit()?;
+        self.walked = Some(Walked {
+            data_version,
+            missing,
+        });
         Ok(unknown)
     }
 
@@ -237,7 +257,14 @@ impl Stage<'_> {
                 .map_err(|e| self.catalog.error(e))?;
             return Ok(applied);
         }
-        let applied = apply::apply(self.catalog, &self.type_name, self.unchanged, policy)?;
+        let walked = self.walked.take();
+        let applied = apply::apply(
+            self.catalog,
+            &self.type_name,
+            self.unchanged,
+            policy,
+            walked,
+        )?;
         self.catalog
             .conn
             .execute_batch(PREPARE_TABLES)
@@ -247,7 +274,8 @@ impl Stage<'_> {
     }
 
     /// The body of [`Stage::add_batch`], in one transaction.
-    fn stage_items(&self, items: &[Item]) -> rusqlite::Result<BatchCounts> {
+    /// Tells too whether any of the ids was not seen before.
+    fn stage_items(&self, items: &[Item]) -> rusqlite::Result<(BatchCounts, bool)> {
         let conn = &self.catalog.conn;
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
         let mut current = tx.prepare_cached(CURRENT_DIGEST)?;
@@ -256,6 +284,7 @@ impl Stage<'_> {
         let mut see = tx.prepare_cached(MARK_SEEN)?;
         let mut take_slug = tx.prepare_cached(TAKE_SLUG)?;
         let mut counts = BatchCounts::default();
+        let mut grew = false;
 
         for item in items {
             let id = &item.sf_object_id;
@@ -286,12 +315,12 @@ impl Stage<'_> {
                     stage.execute((id, &item.title, &item.fields, &item.digest, slug, is_new))?;
                 }
             }
-            see.execute([id])?;
+            grew |= see.execute([id])? > 0;
         }
 
         drop((current, stage, unstage, see, take_slug));
         tx.commit()?;
-        Ok(counts)
+        Ok((counts, grew))
     }
 
     /// The body of [`Stage::mark_seen`], in one transaction. A listing

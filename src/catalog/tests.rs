@@ -681,6 +681,64 @@ fn listed_ids_without_a_current_item_are_unknown_rejected_ones_too() {
     );
 }
 
+/// Ten Contacts held; a stage of `Contact` that has seen ids 1 to 8 and
+/// looked for unknown ids, so that its walk found 9 and 10 missing.
+fn walked_with_two_missing(fx: &Fixture) -> Stage<'_> {
+    let held: Vec<Item> = (1..=10).map(|n| item(&id(n), "P", "x")).collect();
+    fx.sync(&held, &fx.policy()).unwrap();
+    let mut stage = fx.catalog.stage("Contact").unwrap();
+    let listed: Vec<String> = (1..=8).map(id).collect();
+    stage.mark_seen(listed.iter().map(String::as_str)).unwrap();
+    assert!(stage.unknown_seen().unwrap().is_empty());
+    stage
+}
+
+fn delete_unseen(fx: &Fixture) -> ApplyPolicy {
+    ApplyPolicy {
+        on_missing: OnMissing::Delete,
+        missing: MissingScope::Unseen,
+        ..fx.policy()
+    }
+}
+
+#[test]
+fn apply_deletes_what_the_walk_for_unknown_ids_found_missing() {
+    let fx = Fixture::new();
+    let mut stage = walked_with_two_missing(&fx);
+    let applied = stage.apply(&delete_unseen(&fx)).unwrap();
+    assert_eq!(applied.counts.deleted, 2);
+    let holds = |n| {
+        fx.catalog
+            .find_item(Some("Contact"), &id(n))
+            .unwrap()
+            .is_some()
+    };
+    assert!(holds(8) && !holds(9) && !holds(10));
+}
+
+#[test]
+fn ids_seen_after_the_walk_keep_their_items() {
+    let fx = Fixture::new();
+    let mut stage = walked_with_two_missing(&fx);
+    stage.mark_seen([id(9).as_str()]).unwrap();
+    stage.add_batch(&[item(&id(10), "P", "changed")]).unwrap();
+    let applied = stage.apply(&delete_unseen(&fx)).unwrap();
+    assert_eq!(applied.counts.deleted, 0);
+    assert_eq!(applied.counts.updated, 1);
+}
+
+#[test]
+fn a_commit_by_another_connection_after_the_walk_is_seen_by_apply() {
+    let fx = Fixture::new();
+    let mut stage = walked_with_two_missing(&fx);
+    let other = Catalog::open(&fx.path).unwrap();
+    let mut elsewhere = other.stage("Contact").unwrap();
+    elsewhere.add_batch(&[item(&id(11), "P", "x")]).unwrap();
+    elsewhere.apply(&fx.policy()).unwrap();
+    let applied = stage.apply(&delete_unseen(&fx)).unwrap();
+    assert_eq!(applied.counts.deleted, 3, "9, 10 and the new 11");
+}
+
 #[test]
 fn a_long_listing_is_compared_with_the_items_of_its_type_only() {
     let fx = Fixture::new();
