@@ -46,7 +46,7 @@ def full_table(groups):
           "| data read | wall / bare | script / sfsync |")
     print("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|")
     for (size, latency, tool) in sorted(groups, key=order):
-        if tool not in ("sfsync", "sfsync-p8", "script", "bare"):
+        if tool not in ("sfsync", "sfsync-p6", "sfsync-p8", "script", "bare"):
             continue
         s = summary(groups[(size, latency, tool)])
         bare = groups.get((size, latency, "bare"))
@@ -63,7 +63,8 @@ def full_table(groups):
 
 def order(key):
     size, latency, tool = key
-    tools = ["sfsync", "sfsync-p8", "script", "bare", "sfsync-first", "sfsync-nightly"]
+    tools = ["sfsync", "sfsync-p6", "sfsync-p8", "script", "bare", "sfsync-first",
+             "sfsync-nightly"]
     return (size, latency, tools.index(tool) if tool in tools else 99)
 
 
@@ -110,11 +111,13 @@ def targets(groups):
             r = summary(bare100)["wall"] / summary(sf100)["wall"]
             print(f"| {size:,}: at 100 ms at least 3x faster than reading the pages "
                   f"one after another (bare) | {r:.2f}x | {verdict(r >= 3)} |")
-        p8 = get(100, "sfsync-p8")
-        if p8 and bare100:
-            r = summary(bare100)["wall"] / summary(p8)["wall"]
-            print(f"| {size:,}: the same with `parallel = 8` | {r:.2f}x "
-                  f"| {verdict(r >= 3)} |")
+        for ranges in (6, 8):
+            wider = get(100, f"sfsync-p{ranges}")
+            if wider and bare100:
+                r = summary(bare100)["wall"] / summary(wider)["wall"]
+                calls = summary(wider)["calls"]
+                print(f"| {size:,}: the same with `parallel = {ranges}` ({calls:.0f} API calls) "
+                      f"| {r:.2f}x | {verdict(r >= 3)} |")
         if sf0:
             calls = summary(sf0)["calls"]
             limit = math.ceil(size / 2000) + 10
