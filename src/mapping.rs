@@ -652,6 +652,33 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
     }
 
     #[test]
+    fn paths_follow_parents_of_parents() {
+        let mut t = contact();
+        let text = r#"
+[salesforce]
+auth = "access_token"
+instance_url = "https://acme.my.salesforce.com"
+[[types]]
+name = "Contact"
+sobject = "Contact"
+[types.fields]
+owner = "Account.Owner.Name"
+"#;
+        t.fields = Config::parse(Path::new("sync.toml"), text)
+            .unwrap()
+            .types
+            .remove(0)
+            .fields;
+        let mut r = record();
+        r["Account"]["Owner"] = json!({"attributes": {"type": "User"}, "Name": "Grace"});
+        assert_eq!(fields(&map(&t, &r).unwrap())["owner"], json!("Grace"));
+        r["Account"]["Owner"] = Value::Null;
+        assert_eq!(fields(&map(&t, &r).unwrap())["owner"], Value::Null);
+        r["Account"] = Value::Null;
+        assert_eq!(fields(&map(&t, &r).unwrap())["owner"], Value::Null);
+    }
+
+    #[test]
     fn a_parent_that_is_not_an_object_has_no_fields() {
         let mut r = record();
         r["Account"] = json!("Acme");
