@@ -62,6 +62,13 @@ CROSS JOIN (SELECT 'created' AS kind, 1 AS n UNION ALL SELECT 'published', 2) AS
 WHERE i.id > ?3 AND (k.n = 1 OR ?4)
 ORDER BY i.id, k.n";
 
+/// The same when nothing is published: one event per item, in row order,
+/// with no join to sort.
+const CREATED_ONLY_EVENTS: &str = "
+INSERT INTO events (run_id, at, kind, type, sf_object_id, path, fields)
+SELECT ?1, ?2, 'created', type, sf_object_id, path, NULL
+FROM items WHERE id > ?3 ORDER BY id";
+
 /// Reads back the events after row `?1`, for a policy that collects them.
 const EVENTS_AFTER: &str = "SELECT kind, sf_object_id, path FROM events \
      WHERE id > ?1 ORDER BY id";
@@ -348,12 +355,20 @@ impl<'a> Apply<'a> {
             self.applied.counts.published += created;
         }
         let last_event = self.last_id(LAST_EVENT_ID)?;
-        self.tx.prepare_cached(CREATED_EVENTS)?.execute((
-            self.policy.run_id,
-            self.now,
-            last_item,
-            self.policy.publish,
-        ))?;
+        if self.policy.publish {
+            self.tx.prepare_cached(CREATED_EVENTS)?.execute((
+                self.policy.run_id,
+                self.now,
+                last_item,
+                self.policy.publish,
+            ))?;
+        } else {
+            self.tx.prepare_cached(CREATED_ONLY_EVENTS)?.execute((
+                self.policy.run_id,
+                self.now,
+                last_item,
+            ))?;
+        }
         if self.policy.collect_events {
             self.collect_events_after(last_event)?;
         }
