@@ -278,25 +278,15 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 /// Follows a dotted path through nested parent records to a value: null
 /// when a key is absent, a parent is null or is not an object.
 fn lookup(record: &Object<'_>, path: &str) -> Result<Value, String> {
-    let mut parts = path.split('.');
-    let Some(mut key) = parts.next() else {
-        return Ok(Value::Null);
-    };
-    let mut parent: Option<Object<'_>> = None;
-    loop {
-        let object = parent.as_ref().unwrap_or(record);
-        let Some(raw) = object.get(key) else {
-            return Ok(Value::Null);
-        };
-        match parts.next() {
-            None => return parse(raw),
-            Some(next) => {
-                // A null parent, or one that is not an object, has no fields.
-                match serde_json::from_str::<Object<'_>>(raw.get()) {
-                    Ok(inner) => parent = Some(inner),
-                    Err(_) => return Ok(Value::Null),
-                }
-                key = next;
+    match path.split_once('.') {
+        None => record.get(path).map_or(Ok(Value::Null), parse),
+        Some((key, rest)) => {
+            let parent = record
+                .get(key)
+                .and_then(|raw| serde_json::from_str::<Object<'_>>(raw.get()).ok());
+            match parent {
+                Some(parent) => lookup(&parent, rest),
+                None => Ok(Value::Null),
             }
         }
     }

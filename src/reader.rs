@@ -508,6 +508,9 @@ fn parse_literal(text: &str) -> Result<OffsetDateTime> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use time::macros::datetime;
+
     #[tokio::test]
     async fn the_second_outcome_is_kept_when_it_comes_first_or_within_the_grace() {
         let grace = std::time::Duration::from_millis(200);
@@ -545,9 +548,6 @@ mod tests {
         assert_eq!(late, (1, None));
         assert!(started.elapsed() < std::time::Duration::from_secs(30));
     }
-
-    use super::*;
-    use time::macros::datetime;
 
     #[test]
     fn literals_are_utc_seconds() {

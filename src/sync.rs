@@ -8,12 +8,12 @@
 //! type applied, in one short write transaction that also runs the missing
 //! step. A failed read leaves the catalog as it was for that type.
 
-use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use log::{debug, info, warn};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

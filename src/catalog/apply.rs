@@ -52,18 +52,18 @@ ORDER BY s.rowid LIMIT :limit";
 const LAST_ITEM_ID: &str = "SELECT coalesce(max(id), 0) FROM items";
 const LAST_EVENT_ID: &str = "SELECT coalesce(max(id), 0) FROM events";
 
-/// Records a `created` event, and a `published` one when `?4` is set, for
-/// each item after row `?3`, an item's events together.
+/// Records a `created` and a `published` event for each item after row
+/// `?3`, an item's events together.
 const CREATED_EVENTS: &str = "
 INSERT INTO events (run_id, at, kind, type, sf_object_id, path, fields)
 SELECT ?1, ?2, k.kind, i.type, i.sf_object_id, i.path, NULL
 FROM items AS i
 CROSS JOIN (SELECT 'created' AS kind, 1 AS n UNION ALL SELECT 'published', 2) AS k
-WHERE i.id > ?3 AND (k.n = 1 OR ?4)
+WHERE i.id > ?3
 ORDER BY i.id, k.n";
 
-/// The same when nothing is published: one event per item, in row order,
-/// with no join to sort.
+/// Records a `created` event for each item after row `?3`, when nothing
+/// is published: in row order, with no join to sort.
 const CREATED_ONLY_EVENTS: &str = "
 INSERT INTO events (run_id, at, kind, type, sf_object_id, path, fields)
 SELECT ?1, ?2, 'created', type, sf_object_id, path, NULL
@@ -355,20 +355,13 @@ impl<'a> Apply<'a> {
             self.applied.counts.published += created;
         }
         let last_event = self.last_id(LAST_EVENT_ID)?;
-        if self.policy.publish {
-            self.tx.prepare_cached(CREATED_EVENTS)?.execute((
-                self.policy.run_id,
-                self.now,
-                last_item,
-                self.policy.publish,
-            ))?;
-        } else {
-            self.tx.prepare_cached(CREATED_ONLY_EVENTS)?.execute((
-                self.policy.run_id,
-                self.now,
-                last_item,
-            ))?;
-        }
+        let events = match self.policy.publish {
+            true => CREATED_EVENTS,
+            false => CREATED_ONLY_EVENTS,
+        };
+        self.tx
+            .prepare_cached(events)?
+            .execute((self.policy.run_id, self.now, last_item))?;
         if self.policy.collect_events {
             self.collect_events_after(last_event)?;
         }
