@@ -177,7 +177,7 @@ fn aggregate_results(
     }
     let records: Vec<serde_json::Value> = groups
         .iter()
-        .map(|(keys, counts)| {
+        .map(|(keys, measures)| {
             let mut record = serde_json::Map::new();
             record.insert(
                 "attributes".into(),
@@ -186,7 +186,7 @@ fn aggregate_results(
             for (i, column) in aggregate.columns.iter().enumerate() {
                 let value = match *column {
                     soql::plan::AggColumn::Key(k) => serde_json::json!(keys[k]),
-                    soql::plan::AggColumn::Count(c) => serde_json::json!(counts[c]),
+                    soql::plan::AggColumn::Measure(m) => aggregate.render_measure(m, measures[m]),
                 };
                 record.insert(format!("expr{i}"), value);
             }

@@ -38,7 +38,7 @@ pub enum SelectItem {
 }
 
 /// The functions of a field the fake org knows.
-const FUNCTIONS: [&str; 3] = ["COUNT", "CALENDAR_YEAR", "CALENDAR_MONTH"];
+const FUNCTIONS: [&str; 5] = ["COUNT", "MIN", "MAX", "CALENDAR_YEAR", "CALENDAR_MONTH"];
 
 /// A literal value in a condition.
 #[derive(Debug, Clone, PartialEq)]

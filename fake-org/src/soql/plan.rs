@@ -209,17 +209,29 @@ pub enum DatePart {
 pub enum AggColumn {
     /// The value of a GROUP BY key, by its index.
     Key(usize),
-    /// The number of rows in the group with the field set.
-    Count(usize),
+    /// The value of an aggregate function, by its index.
+    Measure(usize),
+}
+
+/// An aggregate function the fake org computes per group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measure {
+    /// `COUNT(field)`: the rows with the field set.
+    Count,
+    /// `MIN(field)` of a date or datetime.
+    Min,
+    /// `MAX(field)` of a date or datetime.
+    Max,
 }
 
 /// What an aggregate query groups by and returns. The fake org groups
 /// only by `CALENDAR_YEAR` and `CALENDAR_MONTH` of a date or datetime
-/// (in UTC) and counts with `COUNT(field)`.
+/// (in UTC), counts with `COUNT(field)`, and takes `MIN` and `MAX` of
+/// dates and datetimes.
 #[derive(Debug, Clone)]
 pub struct Aggregate {
     keys: Vec<(DatePart, FieldPath)>,
-    counted: Vec<FieldPath>,
+    measured: Vec<(Measure, FieldPath)>,
     pub columns: Vec<AggColumn>,
 }
 
@@ -259,13 +271,33 @@ fn compile_aggregate(
         }
         keys.push((part, path));
     }
-    let mut counted = Vec::new();
+    let mut measured = Vec::new();
     let mut columns = Vec::new();
     for item in &query.select {
         match item {
             SelectItem::Func { name, arg } if name.text == "COUNT" => {
-                counted.push(resolve(schema, arg)?);
-                columns.push(AggColumn::Count(counted.len() - 1));
+                measured.push((Measure::Count, resolve(schema, arg)?));
+                columns.push(AggColumn::Measure(measured.len() - 1));
+            }
+            SelectItem::Func { name, arg } if name.text == "MIN" || name.text == "MAX" => {
+                let path = resolve(schema, arg)?;
+                let field = &path.schema.fields[path.field];
+                if !matches!(field.kind, FieldType::Date | FieldType::Datetime) {
+                    return refuse(
+                        arg.pos(),
+                        format!(
+                            "the fake org takes {} of dates and datetimes only",
+                            name.text
+                        ),
+                    );
+                }
+                let measure = if name.text == "MIN" {
+                    Measure::Min
+                } else {
+                    Measure::Max
+                };
+                measured.push((measure, path));
+                columns.push(AggColumn::Measure(measured.len() - 1));
             }
             SelectItem::Func { name, arg } => {
                 let label = resolve(schema, arg)?.label;
@@ -305,7 +337,7 @@ fn compile_aggregate(
     }
     Ok(Aggregate {
         keys,
-        counted,
+        measured,
         columns,
     })
 }
@@ -319,16 +351,27 @@ fn date_part(name: &Name) -> Option<DatePart> {
     }
 }
 
+/// A date or datetime as milliseconds since the epoch (a date at its
+/// midnight, UTC), for grouping and for `MIN` and `MAX`.
+fn instant(value: &Scalar<'_>) -> Option<i64> {
+    match *value {
+        Scalar::DateTime(ms) => Some(ms),
+        Scalar::Date(days) => Some(i64::from(days) * 86_400_000),
+        _ => None,
+    }
+}
+
 impl Aggregate {
     /// Groups `rows` of `table` by the keys, in key order: each group's
-    /// key values (`None` for a null date) and its counts.
+    /// key values (`None` for a null date) and its measures (`None` for
+    /// the `MIN` or `MAX` of a group where the field is never set).
     pub fn groups(
         &self,
         store: &Store,
         table: &Table,
         rows: &[u32],
-    ) -> Vec<(Vec<Option<i64>>, Vec<u64>)> {
-        let mut groups: std::collections::BTreeMap<Vec<Option<i64>>, Vec<u64>> =
+    ) -> Vec<(Vec<Option<i64>>, Vec<Option<i64>>)> {
+        let mut groups: std::collections::BTreeMap<Vec<Option<i64>>, Vec<Option<i64>>> =
             std::collections::BTreeMap::new();
         for &row in rows {
             let row = row as usize;
@@ -336,29 +379,46 @@ impl Aggregate {
                 .keys
                 .iter()
                 .map(|(part, path)| {
-                    let date = match read(store, table, row, path) {
-                        Scalar::DateTime(ms) => clock::from_millis(ms).date(),
-                        Scalar::Date(days) => {
-                            clock::from_millis(i64::from(days) * 86_400_000).date()
-                        }
-                        _ => return None,
-                    };
+                    let date = clock::from_millis(instant(&read(store, table, row, path))?).date();
                     Some(match part {
                         DatePart::Year => i64::from(date.year()),
                         DatePart::Month => i64::from(u8::from(date.month())),
                     })
                 })
                 .collect();
-            let counts = groups
-                .entry(key)
-                .or_insert_with(|| vec![0; self.counted.len()]);
-            for (count, path) in counts.iter_mut().zip(&self.counted) {
-                if !matches!(read(store, table, row, path), Scalar::Null) {
-                    *count += 1;
-                }
+            let values = groups.entry(key).or_insert_with(|| {
+                self.measured
+                    .iter()
+                    .map(|(measure, _)| (*measure == Measure::Count).then_some(0))
+                    .collect()
+            });
+            for (value, (measure, path)) in values.iter_mut().zip(&self.measured) {
+                let field = read(store, table, row, path);
+                *value = match (measure, instant(&field), *value) {
+                    (Measure::Count, _, n) if matches!(field, Scalar::Null) => n,
+                    (Measure::Count, _, n) => n.map(|n| n + 1),
+                    (_, None, v) => v,
+                    (_, Some(at), None) => Some(at),
+                    (Measure::Min, Some(at), Some(v)) => Some(v.min(at)),
+                    (Measure::Max, Some(at), Some(v)) => Some(v.max(at)),
+                };
             }
         }
         groups.into_iter().collect()
+    }
+
+    /// A measure's value as Salesforce writes it: a number for `COUNT`,
+    /// the field's own form for `MIN` and `MAX`, null for none.
+    pub fn render_measure(&self, index: usize, value: Option<i64>) -> serde_json::Value {
+        let (measure, path) = &self.measured[index];
+        match (measure, value) {
+            (_, None) => serde_json::Value::Null,
+            (Measure::Count, Some(n)) => serde_json::json!(n),
+            (_, Some(ms)) => match path.schema.fields[path.field].kind {
+                FieldType::Date => clock::format_date(ms.div_euclid(86_400_000) as clock::Days).into(),
+                _ => clock::format_rest(ms).into(),
+            },
+        }
     }
 }
 

@@ -242,6 +242,54 @@ async fn group_by_calendar_month_counts_each_month() {
     }
 }
 
+#[tokio::test]
+async fn min_and_max_give_each_months_first_and_last_stamp() {
+    let s = Session::start().await;
+    let page = s
+        .query_json(
+            "SELECT CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp), COUNT(Id), \
+             MIN(SystemModstamp), MAX(SystemModstamp) FROM Contact WHERE Email != null \
+             GROUP BY CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp)",
+        )
+        .await;
+    // Stamps in the REST form sort as text in time order.
+    let mut expected: std::collections::BTreeMap<String, (u64, String, String)> =
+        std::collections::BTreeMap::new();
+    for r in s.org.records("Contact") {
+        if r["Email"].is_null() {
+            continue;
+        }
+        let stamp = r["SystemModstamp"].as_str().unwrap().to_string();
+        let month = stamp[..7].to_string();
+        let entry = expected
+            .entry(month)
+            .or_insert_with(|| (0, stamp.clone(), stamp.clone()));
+        entry.0 += 1;
+        entry.1 = entry.1.clone().min(stamp.clone());
+        entry.2 = entry.2.clone().max(stamp);
+    }
+    let got: std::collections::BTreeMap<String, (u64, String, String)> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let month = format!(
+                "{:04}-{:02}",
+                g["expr0"].as_i64().unwrap(),
+                g["expr1"].as_i64().unwrap()
+            );
+            let text = |k: &str| g[k].as_str().unwrap().to_string();
+            let count = g["expr2"].as_u64().unwrap();
+            (month, (count, text("expr3"), text("expr4")))
+        })
+        .collect();
+    assert!(got.len() > 1);
+    assert_eq!(got, expected);
+
+    let bad = "SELECT MIN(LastName) FROM Contact GROUP BY CALENDAR_MONTH(CreatedDate)";
+    assert_sf_error(s.query(bad).await, 400, "MALFORMED_QUERY").await;
+}
+
 async fn count(s: &Session, filter: &str) -> usize {
     let page = s
         .query_json(&format!("SELECT Id FROM Contact WHERE {filter} LIMIT 2000"))
