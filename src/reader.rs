@@ -94,6 +94,9 @@ pub struct ReadJob {
     pub since: Option<String>,
     /// How many records the read is expected to return, if known.
     pub expected: Option<u64>,
+    /// What the survey before a full read found (`since` is then `None`):
+    /// ranges are cut by it without querying the org again.
+    pub survey: Option<Arc<Survey>>,
 }
 
 /// How one range ended.
@@ -124,7 +127,14 @@ async fn read_ranges(
     // The newest stamp the org held when the ranges were cut: see `catch_up`.
     let mut newest = None;
     if large && parallel > 1 && soql::can_split(&job.t) {
-        let (ranges, top) = cut(client, &job.t, &start, parallel, true).await?;
+        let surveyed = job.survey.as_deref().filter(|_| job.since.is_none());
+        let (ranges, top) = match surveyed {
+            Some(survey) => match survey.ranges(parallel) {
+                Some(cut) => cut,
+                None => cut(client, &job.t, &start, parallel, false).await?,
+            },
+            None => cut(client, &job.t, &start, parallel, true).await?,
+        };
         newest = top;
         for range in ranges {
             queue.push_back((range, 0));
@@ -308,6 +318,22 @@ async fn cut(
     let (Some(from), Some((top, open))) = edges? else {
         return whole();
     };
+    Ok(split(range, from, top, open, spread.as_deref(), parts))
+}
+
+/// Cuts `range`, whose records are stamped from `from` to `top`, into up
+/// to `parts` ranges: of about as many records each by `spread`, the
+/// records per month, or else of equal time. With `open`, `range` has no
+/// upper end and `top` is the newest stamp there, given back for
+/// `catch_up`.
+fn split(
+    range: &StampRange,
+    from: OffsetDateTime,
+    top: OffsetDateTime,
+    open: bool,
+    spread: Option<&[Month]>,
+    parts: usize,
+) -> (Vec<StampRange>, Option<OffsetDateTime>) {
     // The last part keeps the open end; the second only sets the span, and
     // cannot be added past the last stamp `time` represents.
     let (to, newest) = if open {
@@ -318,7 +344,7 @@ async fn cut(
     let mut bounds = vec![from];
     match spread {
         Some(months) if months.iter().any(|m| m.count > 0) => {
-            bounds.extend(even_bounds(from, to, &months, parts));
+            bounds.extend(even_bounds(from, to, months, parts));
         }
         _ => {
             let span = (to - from).whole_seconds();
@@ -346,7 +372,7 @@ async fn cut(
             },
         })
         .collect();
-    Ok((ranges, newest))
+    (ranges, newest)
 }
 
 /// How much longer than the stamp edges the count per month is waited for.
@@ -400,6 +426,94 @@ impl Month {
             count,
         })
     }
+}
+
+/// What a type holds before a full read: how many records match its
+/// criteria and, when the org would group them, how they spread over the
+/// months of SystemModstamp with the first and last stamp. One query tells
+/// all three, where a count, both edges and a count per month would take
+/// four, two round trips apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Survey {
+    /// How many records the criteria match.
+    pub total: u64,
+    /// The oldest and newest stamp, when known and there are records.
+    edges: Option<(OffsetDateTime, OffsetDateTime)>,
+    /// The records per month, oldest first.
+    months: Vec<Month>,
+}
+
+/// How long the survey is waited for before a plain `count()` is asked
+/// instead: on an org slow to group by month, the read starts sooner.
+const SURVEY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Survey {
+    /// A survey from the groups of [`soql::survey`]; `None` if any group
+    /// cannot be read, since a wrong total could hide records.
+    fn of_groups(records: &[Value]) -> Option<Survey> {
+        let mut survey = Survey {
+            total: 0,
+            edges: None,
+            months: Vec::with_capacity(records.len()),
+        };
+        for r in records {
+            let year = i32::try_from(r.get("expr0")?.as_i64()?).ok()?;
+            let month =
+                time::Month::try_from(u8::try_from(r.get("expr1")?.as_i64()?).ok()?).ok()?;
+            let count = r.get("expr2")?.as_u64()?;
+            let stamp = |key: &str| {
+                r.get(key)
+                    .and_then(Value::as_str)
+                    .and_then(parse_sf_datetime)
+            };
+            let (first, last) = (stamp("expr3")?, stamp("expr4")?);
+            survey.total += count;
+            survey.months.push(Month::of(year, month, count)?);
+            survey.edges = Some(match survey.edges {
+                Some((low, high)) => (low.min(first), high.max(last)),
+                None => (first, last),
+            });
+        }
+        survey.months.sort_by_key(|m| m.start);
+        Some(survey)
+    }
+
+    /// The whole type in up to `parts` ranges of about as many records
+    /// each, and its newest stamp; `None` when the survey has no edges
+    /// (the org only counted).
+    fn ranges(&self, parts: usize) -> Option<(Vec<StampRange>, Option<OffsetDateTime>)> {
+        let (from, top) = self.edges?;
+        let whole = StampRange::default();
+        Some(split(&whole, from, top, true, Some(&self.months), parts))
+    }
+}
+
+/// Surveys `t` before a full read (see [`Survey`]). When the org refuses
+/// the grouped query or is slow to answer it, a `count()` stands in, and
+/// ranges are later cut evenly in time without asking it to group again.
+pub async fn survey(client: &Client, t: &TypeConfig) -> Result<Survey> {
+    let why = match tokio::time::timeout(SURVEY_WAIT, client.query(&soql::survey(t), false)).await {
+        Ok(Ok(page)) => match Survey::of_groups(&page.records) {
+            Some(survey) => return Ok(survey),
+            None => "a group of its answer could not be read".to_string(),
+        },
+        Ok(Err(e)) if e.stops_the_run() => return Err(anyhow!(e).context("surveying the type")),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {}s", SURVEY_WAIT.as_secs()),
+    };
+    debug!(
+        "{}: no count per month ({why}); counting instead and cutting evenly in time",
+        t.name
+    );
+    let page = client
+        .query(&soql::count(t), false)
+        .await
+        .context("counting the type's records")?;
+    Ok(Survey {
+        total: page.total_size,
+        edges: None,
+        months: Vec::new(),
+    })
 }
 
 /// How many records `range` holds in each month, oldest first. `None` when
@@ -574,6 +688,51 @@ mod tests {
             let e = ids_of(&[good.clone(), raw(bad)]).unwrap_err();
             assert!(format!("{e:#}").contains("record 2"), "{e:#}");
         }
+    }
+
+    #[test]
+    fn a_survey_sums_the_months_and_keeps_the_outer_stamps() {
+        let groups = serde_json::json!([
+            {"expr0": 2024, "expr1": 3, "expr2": 5,
+             "expr3": "2024-03-02T10:00:00.000+0000", "expr4": "2024-03-30T08:00:00.000+0000"},
+            {"expr0": 2023, "expr1": 11, "expr2": 7,
+             "expr3": "2023-11-05T00:00:01.000+0000", "expr4": "2023-11-20T00:00:00.000+0000"},
+        ]);
+        let survey = Survey::of_groups(groups.as_array().unwrap()).unwrap();
+        assert_eq!(survey.total, 12);
+        assert_eq!(
+            survey.edges,
+            Some((
+                datetime!(2023-11-05 00:00:01 UTC),
+                datetime!(2024-03-30 08:00:00 UTC)
+            ))
+        );
+        assert_eq!(survey.months, vec![month(2023, 11, 7), month(2024, 3, 5)]);
+
+        let (ranges, newest) = survey.ranges(3).unwrap();
+        assert_eq!(newest, Some(datetime!(2024-03-30 08:00:00 UTC)));
+        assert_eq!(ranges.first().unwrap().from, None, "the start stays open");
+        assert_eq!(ranges.last().unwrap().to, None, "the end stays open");
+        assert!(ranges.len() >= 2);
+    }
+
+    #[test]
+    fn a_survey_with_an_unreadable_group_is_refused() {
+        let good = serde_json::json!({"expr0": 2024, "expr1": 3, "expr2": 5,
+            "expr3": "2024-03-02T10:00:00.000+0000", "expr4": "2024-03-30T08:00:00.000+0000"});
+        for (key, bad) in [
+            ("expr1", serde_json::json!(13)),
+            ("expr2", serde_json::json!(-1)),
+            ("expr3", serde_json::Value::Null),
+            ("expr4", serde_json::json!("yesterday")),
+        ] {
+            let mut group = good.clone();
+            group[key] = bad;
+            assert_eq!(Survey::of_groups(&[good.clone(), group]), None, "{key}");
+        }
+        let empty = Survey::of_groups(&[]).unwrap();
+        assert_eq!((empty.total, empty.edges), (0, None));
+        assert_eq!(empty.ranges(4), None);
     }
 
     fn month(year: i32, month: u8, count: u64) -> Month {

@@ -156,9 +156,26 @@ pub fn can_split(t: &TypeConfig) -> bool {
 /// calendar month of SystemModstamp: `expr0` the year, `expr1` the month,
 /// `expr2` the count.
 pub fn stamp_months(t: &TypeConfig, range: &StampRange) -> String {
+    by_month(t, range, "COUNT(Id)")
+}
+
+/// The survey before a full read: for each month of SystemModstamp, how
+/// many records match the criteria, and the first and last stamp among
+/// them (`expr2`, `expr3`, `expr4`).
+pub fn survey(t: &TypeConfig) -> String {
+    by_month(
+        t,
+        &StampRange::default(),
+        "COUNT(Id), MIN(SystemModstamp), MAX(SystemModstamp)",
+    )
+}
+
+/// `measures` of the records in `range`, grouped by the year and month of
+/// their SystemModstamp (`expr0`, `expr1`).
+fn by_month(t: &TypeConfig, range: &StampRange, measures: &str) -> String {
     const MONTH: &str = "CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp)";
     let criteria = Criteria::of(t);
-    let mut soql = format!("SELECT {MONTH}, COUNT(Id) FROM {}", t.sobject);
+    let mut soql = format!("SELECT {MONTH}, {measures} FROM {}", t.sobject);
     push_where(&mut soql, criteria.condition, range.condition().as_deref());
     soql.push_str(" GROUP BY ");
     soql.push_str(MONTH);
@@ -341,6 +358,12 @@ roles = {{ relationship = "OpportunityContactRoles", criteria = "IsPrimary = tru
             stamp_months(&t, &StampRange::default()),
             "SELECT CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp), COUNT(Id) \
              FROM Contact WHERE Email != null \
+             GROUP BY CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp)"
+        );
+        assert_eq!(
+            survey(&t),
+            "SELECT CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp), COUNT(Id), \
+             MIN(SystemModstamp), MAX(SystemModstamp) FROM Contact WHERE Email != null \
              GROUP BY CALENDAR_YEAR(SystemModstamp), CALENDAR_MONTH(SystemModstamp)"
         );
     }

@@ -275,7 +275,8 @@ impl Syncer<'_> {
         };
         match &plan {
             Plan::Full => {
-                let expected = self.count(t).map_err(what)?;
+                let survey = self.survey(t).map_err(what)?;
+                let expected = survey.as_ref().map(|s| s.total);
                 read.total = expected.unwrap_or(0);
                 let bulk = t.read.bulk_threshold > 0
                     && expected.is_some_and(|n| n > t.read.bulk_threshold)
@@ -286,6 +287,7 @@ impl Syncer<'_> {
                         want: Want::Records,
                         since: None,
                         expected,
+                        survey: survey.map(Arc::new),
                     };
                     self.stream(job, &mut stage, &mut read, progress)
                         .map_err(what)?;
@@ -301,6 +303,7 @@ impl Syncer<'_> {
                     want: Want::Records,
                     since: Some(since.clone()),
                     expected: None,
+                    survey: None,
                 };
                 let known = self.catalog.count_items(&t.name)?;
                 let bulk = t.read.bulk_threshold > 0 && known > t.read.bulk_threshold;
@@ -316,6 +319,7 @@ impl Syncer<'_> {
                         want: Want::Ids,
                         since: None,
                         expected: Some(known),
+                        survey: None,
                     };
                     self.stream(ids, &mut stage, &mut read, progress)
                         .map_err(what)?;
@@ -372,15 +376,15 @@ impl Syncer<'_> {
         Plan::Full
     }
 
-    /// How many records a full read will bring, when ranges could use it.
-    fn count(&self, t: &TypeConfig) -> Result<Option<u64>> {
+    /// How many records a full read will bring and how they spread, when
+    /// ranges could use it.
+    fn survey(&self, t: &TypeConfig) -> Result<Option<reader::Survey>> {
         if !soql::can_split(t) {
             return Ok(None);
         }
-        let page = self
-            .runtime
-            .block_on(self.client.query(&soql::count(t), false))?;
-        Ok(Some(page.total_size))
+        self.runtime
+            .block_on(reader::survey(&self.client, t))
+            .map(Some)
     }
 
     /// Runs one read and stages what it brings on this thread.

@@ -15,7 +15,8 @@ fn json_lines(out: &std::process::Output) -> Vec<Value> {
         .collect()
 }
 
-/// A first sync that succeeds, then a full one whose query Salesforce refuses.
+/// A first sync that succeeds, then a full one whose read of the records
+/// Salesforce refuses.
 fn synced_then_failed() -> Env {
     let env = Env::small();
     env.sfsync().arg("sync-all").assert().success();
@@ -25,7 +26,8 @@ fn synced_then_failed() -> Env {
             "INVALID_FIELD",
             "No such column 'Foo__c' on entity 'Contact'",
         )
-        .on_path("/query"),
+        .on_path("/query")
+        .on_query("SELECT Id, "),
     );
     let out = env.sfsync().args(["sync-all", "--full"]).output().unwrap();
     assert_ne!(out.status.code(), Some(0), "the fault fails the run");

@@ -361,6 +361,9 @@ fn instant(value: &Scalar<'_>) -> Option<i64> {
     }
 }
 
+/// One group of an aggregate query: its key values and its measures.
+pub type Group = (Vec<Option<i64>>, Vec<Option<i64>>);
+
 impl Aggregate {
     /// Groups `rows` of `table` by the keys, in key order: each group's
     /// key values (`None` for a null date) and its measures (`None` for
@@ -370,7 +373,7 @@ impl Aggregate {
         store: &Store,
         table: &Table,
         rows: &[u32],
-    ) -> Vec<(Vec<Option<i64>>, Vec<Option<i64>>)> {
+    ) -> Vec<Group> {
         let mut groups: std::collections::BTreeMap<Vec<Option<i64>>, Vec<Option<i64>>> =
             std::collections::BTreeMap::new();
         for &row in rows {
@@ -415,7 +418,9 @@ impl Aggregate {
             (_, None) => serde_json::Value::Null,
             (Measure::Count, Some(n)) => serde_json::json!(n),
             (_, Some(ms)) => match path.schema.fields[path.field].kind {
-                FieldType::Date => clock::format_date(ms.div_euclid(86_400_000) as clock::Days).into(),
+                FieldType::Date => {
+                    clock::format_date(ms.div_euclid(86_400_000) as clock::Days).into()
+                }
                 _ => clock::format_rest(ms).into(),
             },
         }
