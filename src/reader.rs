@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use crate::config::TypeConfig;
 use crate::ids::IdList;
 use crate::mapping::parse_sf_datetime;
-use crate::salesforce::{Client, SfError};
+use crate::salesforce::{Client, RawQueryPage, SfError};
 use crate::soql::{self, Filter, StampRange};
 
 /// Below this many records a read is not worth cutting into ranges.
@@ -227,6 +227,12 @@ async fn catch_up(
 }
 
 /// Reads one range page by page into `tx`.
+///
+/// A page's head names the next page before its records arrive, and the
+/// next page is asked for then, so on a slow link the round trip for the
+/// next page overlaps the transfer and the hand-over of this one. Not when
+/// pages already wait in `tx`: the stage is then the slower side, and a
+/// page read ahead would only wait in memory.
 async fn read_range(
     client: Arc<Client>,
     job: ReadJob,
@@ -241,9 +247,15 @@ async fn read_range(
     };
     debug!("{}: {soql}", job.t.name);
     let mut number = 1;
-    let mut result = client.query_raw(&soql, false).await;
+    let mut fetch = Fetch::start(&client, Ask::Query(soql));
     loop {
-        let page = match result {
+        let ahead = match (&mut fetch.next).await {
+            Ok(url) if tx.capacity() > 0 => {
+                Some((url.clone(), Fetch::start(&client, Ask::More(url))))
+            }
+            _ => None,
+        };
+        let page = match fetch.page().await {
             Ok(page) => page,
             Err(e) if e.code() == Some("QUERY_TIMEOUT") => {
                 return Ok(RangeEnd::TimedOut(range, splits))
@@ -259,7 +271,51 @@ async fn read_range(
             return Ok(RangeEnd::Done);
         };
         number += 1;
-        result = client.query_more_raw(&next).await;
+        fetch = match ahead {
+            Some((url, early)) if url == next => early,
+            _ => Fetch::start(&client, Ask::More(next)),
+        };
+    }
+}
+
+/// What a [`Fetch`] asks for.
+enum Ask {
+    /// The first page of a query.
+    Query(String),
+    /// The page at a `nextRecordsUrl`.
+    More(String),
+}
+
+/// One page on its way, read by a task of its own: its `nextRecordsUrl`
+/// comes on `next` as soon as the page's head is in (the sender is
+/// dropped when there is none), the page itself at the end. Dropping a
+/// fetch stops its task.
+struct Fetch {
+    next: tokio::sync::oneshot::Receiver<String>,
+    task: tokio_util::task::AbortOnDropHandle<Result<RawQueryPage, SfError>>,
+}
+
+impl Fetch {
+    fn start(client: &Arc<Client>, ask: Ask) -> Fetch {
+        let (early, next) = tokio::sync::oneshot::channel();
+        let client = Arc::clone(client);
+        let task = tokio::spawn(async move {
+            match ask {
+                Ask::Query(soql) => client.query_raw_early(&soql, false, Some(early)).await,
+                Ask::More(url) => client.query_more_raw_early(&url, Some(early)).await,
+            }
+        });
+        Fetch {
+            next,
+            task: tokio_util::task::AbortOnDropHandle::new(task),
+        }
+    }
+
+    /// The whole page.
+    async fn page(&mut self) -> Result<RawQueryPage, SfError> {
+        (&mut self.task)
+            .await
+            .map_err(|e| SfError::BadResponse(format!("the task reading a page stopped: {e}")))?
     }
 }
 

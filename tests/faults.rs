@@ -72,18 +72,33 @@ fn change_org(env: &Env, round: usize) {
         .update("Contact", &ids[round + 10], json!({"Email": null}));
 }
 
-/// Runs a full sync with `faults` queued on the read's requests, the
-/// first one firing on request `at` under `/query` (0 is the count).
+/// Makes `fault` hit only the requests for page `at` (1 is the first) of
+/// a full read of `last` pages: the next page may be asked for while a
+/// page is retried.
+fn on_page(fault: Fault, at: usize, last: usize) -> Fault {
+    if at == 1 {
+        return fault.on_path("/query").on_query("SELECT Id, ");
+    }
+    // A later page's path ends in `-OFFSET`.
+    let tail = |page: usize| format!("-{}", (page - 1) * PAGE);
+    let mine = tail(at);
+    assert!(
+        (2..=last).all(|page| page == at || !tail(page).contains(&mine)),
+        "`{mine}` names one page only"
+    );
+    fault.on_path(&mine)
+}
+
+/// Runs a full sync with `faults` queued on the requests for one page of
+/// the read: the first, a middle one, the last.
 fn check(make: impl Fn() -> Vec<Fault>, expect: &Expect) {
     let env = env();
     let last = pages(&env);
     for (round, at) in [1, last.div_ceil(2), last].into_iter().enumerate() {
         change_org(&env, round);
         let before = snapshot(&env);
-        for (i, fault) in make().into_iter().enumerate() {
-            let fault = fault.on_path("/query");
-            env.org
-                .inject_fault(if i == 0 { fault.after(at) } else { fault });
+        for fault in make() {
+            env.org.inject_fault(on_page(fault, at, last));
         }
         let out = env.sfsync().args(["sync-all", "--full"]).output().unwrap();
         let err = stderr(&out);

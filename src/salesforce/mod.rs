@@ -256,6 +256,17 @@ impl Client {
 
     /// Sends `request`, logging in again once and retrying as the answer warrants.
     pub async fn send(&self, request: &Request) -> Result<Answer, SfError> {
+        self.send_watching(request, &mut None).await
+    }
+
+    /// Sends `request` as [`Client::send`] does; a query page's
+    /// `nextRecordsUrl` goes to `early`, if given, as soon as the head of a
+    /// successful answer has arrived, before its records.
+    async fn send_watching(
+        &self,
+        request: &Request,
+        early: &mut Option<EarlyNext>,
+    ) -> Result<Answer, SfError> {
         let mut attempt = 0;
         let mut relogged = false;
         loop {
@@ -266,7 +277,7 @@ impl Client {
                     continue;
                 }
             };
-            match self.try_once(request, &session).await {
+            match self.try_once(request, &session, early).await {
                 Try::Done(answer) => return Ok(answer),
                 Try::Fail(e) => return Err(e),
                 Try::Relogin
@@ -318,7 +329,12 @@ impl Client {
         tokio::time::sleep(pause).await;
     }
 
-    async fn try_once(&self, request: &Request, session: &Session) -> Try {
+    async fn try_once(
+        &self,
+        request: &Request,
+        session: &Session,
+        early: &mut Option<EarlyNext>,
+    ) -> Try {
         let url = match session.instance_url.join(&request.path) {
             Ok(url) => url,
             Err(e) => {
@@ -351,7 +367,11 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         self.note_usage(&headers);
-        let body = match response.bytes().await {
+        let body = match early {
+            Some(_) if status.is_success() => read_watching(response, early).await,
+            _ => response.bytes().await,
+        };
+        let body = match body {
             Ok(b) => b,
             Err(e) => {
                 return Try::Again(format!(
@@ -387,22 +407,48 @@ impl Client {
 
     /// The first page of a query with records left raw.
     pub async fn query_raw(&self, soql: &str, all: bool) -> Result<RawQueryPage, SfError> {
+        self.query_raw_early(soql, all, None).await
+    }
+
+    /// [`Client::query_raw`], sending the page's `nextRecordsUrl` to
+    /// `early` as soon as it has come, before the records: the next page
+    /// can be asked for while this one is still arriving.
+    pub async fn query_raw_early(
+        &self,
+        soql: &str,
+        all: bool,
+        early: Option<EarlyNext>,
+    ) -> Result<RawQueryPage, SfError> {
         let endpoint = if all { "queryAll" } else { "query" };
         let request = Request::get(format!("{}/{endpoint}", self.version_path()))
             .param("q", soql)
             .header("Sforce-Query-Options", "batchSize=2000");
-        self.read_raw_page(&request).await
+        self.read_raw_page(&request, early).await
     }
 
     /// The page at a `nextRecordsUrl`, with records left raw.
     pub async fn query_more_raw(&self, next: &str) -> Result<RawQueryPage, SfError> {
-        let path = self.checked_next(next)?;
-        let request = Request::get(path).header("Sforce-Query-Options", "batchSize=2000");
-        self.read_raw_page(&request).await
+        self.query_more_raw_early(next, None).await
     }
 
-    async fn read_raw_page(&self, request: &Request) -> Result<RawQueryPage, SfError> {
-        let answer = self.send(request).await?;
+    /// [`Client::query_more_raw`], with the next page's URL sent early as
+    /// by [`Client::query_raw_early`].
+    pub async fn query_more_raw_early(
+        &self,
+        next: &str,
+        early: Option<EarlyNext>,
+    ) -> Result<RawQueryPage, SfError> {
+        let path = self.checked_next(next)?;
+        let request = Request::get(path).header("Sforce-Query-Options", "batchSize=2000");
+        self.read_raw_page(&request, early).await
+    }
+
+    async fn read_raw_page(
+        &self,
+        request: &Request,
+        mut early: Option<EarlyNext>,
+    ) -> Result<RawQueryPage, SfError> {
+        let answer = self.send_watching(request, &mut early).await?;
         let mut page: RawQueryPage = answer.json()?;
         if !page.done && page.next_records_url.is_none() {
             return Err(SfError::BadResponse(
@@ -505,6 +551,84 @@ fn parse_page(raw: RawQueryPage) -> Result<QueryPage, SfError> {
 }
 
 /// Sorts an answer into done, fail, try again or log in again.
+/// Where a query page's `nextRecordsUrl` is sent once its head has come.
+pub type EarlyNext = tokio::sync::oneshot::Sender<String>;
+
+/// How far into a page its `records` key is looked for. Salesforce writes
+/// `totalSize`, `done` and `nextRecordsUrl` first, in a few dozen bytes.
+const HEAD_LIMIT: usize = 4096;
+
+/// Reads a successful answer's body, sending the `nextRecordsUrl` of its
+/// head to `early` as soon as the head is in. `early` is emptied once the
+/// head has been read, whether it named a next page or not, so a receiver
+/// learns early that no URL is coming.
+async fn read_watching(
+    mut response: reqwest::Response,
+    early: &mut Option<EarlyNext>,
+) -> reqwest::Result<Bytes> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if early.is_some() {
+            match page_head(&body) {
+                Head::Incomplete => {}
+                Head::Next(url) => {
+                    if let Some(sender) = early.take() {
+                        let _ = sender.send(url);
+                    }
+                }
+                Head::NoNext => *early = None,
+            }
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// What the start of a query page tells of the next page.
+#[derive(Debug, PartialEq)]
+enum Head {
+    /// The head has not all come yet.
+    Incomplete,
+    /// The page is not the last; its `nextRecordsUrl`.
+    Next(String),
+    /// The last page, or a head that cannot be read early (the whole page
+    /// is read and checked as usual).
+    NoNext,
+}
+
+/// Reads the keys before `"records"` in the start of a query page.
+fn page_head(start: &[u8]) -> Head {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PageHead {
+        done: Option<bool>,
+        next_records_url: Option<String>,
+    }
+    const KEY: &[u8] = b"\"records\"";
+    let seen = &start[..start.len().min(HEAD_LIMIT)];
+    let Some(at) = seen.windows(KEY.len()).position(|w| w == KEY) else {
+        return if start.len() >= HEAD_LIMIT {
+            Head::NoNext
+        } else {
+            Head::Incomplete
+        };
+    };
+    // `{"totalSize":N,"done":false,"nextRecordsUrl":"...",` closed as an
+    // object of its own.
+    let mut head = seen[..at].trim_ascii_end().to_vec();
+    if head.last() == Some(&b',') {
+        head.pop();
+    }
+    head.push(b'}');
+    match serde_json::from_slice::<PageHead>(&head) {
+        Ok(PageHead {
+            done: Some(false),
+            next_records_url: Some(url),
+        }) => Head::Next(url),
+        _ => Head::NoNext,
+    }
+}
+
 fn classify(status: StatusCode, headers: HeaderMap, body: Bytes) -> Try {
     if status.is_success() {
         return Try::Done(Answer { headers, body });
@@ -588,4 +712,42 @@ fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, SfE
             path.display()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_head_names_the_next_page_before_the_records() {
+        let page = br#"{"totalSize":5000,"done":false,"nextRecordsUrl":"/services/data/v62.0/query/01gX-2000","records":[{"Id":"#;
+        assert_eq!(
+            page_head(page),
+            Head::Next("/services/data/v62.0/query/01gX-2000".into())
+        );
+        let spaced = b"{ \"totalSize\" : 5000 ,\n \"done\" : false , \"nextRecordsUrl\" : \"/n\" ,\n \"records\" : [";
+        assert_eq!(page_head(spaced), Head::Next("/n".into()));
+    }
+
+    #[test]
+    fn a_last_page_or_an_odd_head_names_none() {
+        let last = br#"{"totalSize":3,"done":true,"records":[{"Id":"a"}]}"#;
+        assert_eq!(page_head(last), Head::NoNext);
+        // Not in the order Salesforce writes: read whole, as usual.
+        let late = br#"{"records":[],"done":false,"nextRecordsUrl":"/n"}"#;
+        assert_eq!(page_head(late), Head::NoNext);
+        let odd = br#"{"totalSize":3,"done":false,"nextRecordsUrl":7,"records":["#;
+        assert_eq!(page_head(odd), Head::NoNext);
+        let long = [b' '; HEAD_LIMIT];
+        assert_eq!(page_head(&long), Head::NoNext);
+    }
+
+    #[test]
+    fn a_head_cut_short_waits_for_more() {
+        assert_eq!(
+            page_head(br#"{"totalSize":5000,"done":false,"nextRec"#),
+            Head::Incomplete
+        );
+        assert_eq!(page_head(b""), Head::Incomplete);
+    }
 }

@@ -368,12 +368,7 @@ impl Aggregate {
     /// Groups `rows` of `table` by the keys, in key order: each group's
     /// key values (`None` for a null date) and its measures (`None` for
     /// the `MIN` or `MAX` of a group where the field is never set).
-    pub fn groups(
-        &self,
-        store: &Store,
-        table: &Table,
-        rows: &[u32],
-    ) -> Vec<Group> {
+    pub fn groups(&self, store: &Store, table: &Table, rows: &[u32]) -> Vec<Group> {
         let mut groups: std::collections::BTreeMap<Vec<Option<i64>>, Vec<Option<i64>>> =
             std::collections::BTreeMap::new();
         for &row in rows {
