@@ -162,7 +162,10 @@ fn in_batches(records: Vec<Box<RawValue>>) -> Vec<Page> {
         if batch.is_empty() {
             return batches;
         }
-        batches.push(Page::Records(batch));
+        batches.push(Page::Records {
+            records: batch,
+            held: None,
+        });
     }
 }
 

@@ -19,13 +19,13 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::TypeConfig;
 use crate::ids::IdList;
 use crate::mapping::parse_sf_datetime;
-use crate::salesforce::{Client, RawQueryPage, SfError};
+use crate::salesforce::{Client, PageWatch, RawQueryPage, SfError};
 use crate::soql::{self, Filter, StampRange};
 
 /// Below this many records a read is not worth cutting into ranges.
@@ -37,20 +37,34 @@ const MAX_SPLITS: u32 = 8;
 pub enum Page {
     /// Records as Salesforce sent them, still unparsed: a page waiting in
     /// the channel costs only its text.
-    Records(Vec<Box<RawValue>>),
+    Records {
+        records: Vec<Box<RawValue>>,
+        /// Counts the page among those held (see [`PAGES_HELD`]) until it
+        /// is dropped, once mapped.
+        held: Option<OwnedSemaphorePermit>,
+    },
     /// Checked 18-character ids, from an id listing.
     Ids(IdList),
 }
 
 impl Page {
     /// A page of `want`: records as they are, or just their ids.
-    fn of(want: Want, records: Vec<Box<RawValue>>) -> Result<Page> {
+    fn of(want: Want, page: RawQueryPage) -> Result<Page> {
         Ok(match want {
-            Want::Records => Page::Records(records),
-            Want::Ids => Page::Ids(ids_of(&records)?),
+            Want::Records => Page::Records {
+                records: page.records,
+                held: page.held,
+            },
+            Want::Ids => Page::Ids(ids_of(&page.records)?),
         })
     }
 }
+
+/// How many pages of records one read may hold at once: read, or waiting
+/// to be mapped, or being mapped. The ranges of a read share them, so the
+/// memory a read takes does not grow with `parallel`: when the stage is
+/// the slower side, a range's next page waits in its connection.
+const PAGES_HELD: usize = 4;
 
 /// Just the id of a record, borrowed from its raw text.
 #[derive(serde::Deserialize)]
@@ -147,6 +161,10 @@ async fn read_ranges(
     } else {
         queue.push_back((start, 0));
     }
+    let out = Outlet {
+        tx: tx.clone(),
+        gate: Arc::new(Semaphore::new(PAGES_HELD)),
+    };
     let mut running = JoinSet::new();
     loop {
         while running.len() < parallel {
@@ -158,11 +176,11 @@ async fn read_ranges(
                 job.clone(),
                 range,
                 splits,
-                tx.clone(),
+                out.clone(),
             ));
         }
         let Some(joined) = running.join_next().await else {
-            return catch_up(client, job, newest, tx).await;
+            return catch_up(client, job, newest, &out).await;
         };
         match joined.map_err(|e| anyhow!("a read task failed: {e}"))?? {
             RangeEnd::Done => {}
@@ -204,7 +222,7 @@ async fn catch_up(
     client: &Arc<Client>,
     job: &ReadJob,
     newest: Option<OffsetDateTime>,
-    tx: &mpsc::Sender<Result<Page>>,
+    out: &Outlet,
 ) -> Result<()> {
     let Some(newest) = newest else { return Ok(()) };
     let range = StampRange {
@@ -216,7 +234,7 @@ async fn catch_up(
         job.t.name,
         literal(newest)
     );
-    match read_range(Arc::clone(client), job.clone(), range, 0, tx.clone()).await? {
+    match read_range(Arc::clone(client), job.clone(), range, 0, out.clone()).await? {
         RangeEnd::Done => Ok(()),
         RangeEnd::TimedOut(..) => Err(anyhow!(SfError::Api {
             status: 400,
@@ -226,19 +244,26 @@ async fn catch_up(
     }
 }
 
-/// Reads one range page by page into `tx`.
+/// Where the ranges of a read send their pages.
+#[derive(Clone)]
+struct Outlet {
+    tx: mpsc::Sender<Result<Page>>,
+    /// The read's [`PAGES_HELD`] permits.
+    gate: Arc<Semaphore>,
+}
+
+/// Reads one range page by page into `out`.
 ///
 /// A page's head names the next page before its records arrive, and the
 /// next page is asked for then, so on a slow link the round trip for the
-/// next page overlaps the transfer and the hand-over of this one. Not when
-/// pages already wait in `tx`: the stage is then the slower side, and a
-/// page read ahead would only wait in memory.
+/// next page overlaps the transfer and the hand-over of this one. Its body
+/// is read once one of the read's permits is free.
 async fn read_range(
     client: Arc<Client>,
     job: ReadJob,
     range: StampRange,
     splits: u32,
-    tx: mpsc::Sender<Result<Page>>,
+    out: Outlet,
 ) -> Result<RangeEnd> {
     let soql = match job.want {
         Want::Records if range.is_open() => soql::select(&job.t, &Filter::All),
@@ -247,13 +272,11 @@ async fn read_range(
     };
     debug!("{}: {soql}", job.t.name);
     let mut number = 1;
-    let mut fetch = Fetch::start(&client, Ask::Query(soql));
+    let mut fetch = Fetch::start(&client, &out, Ask::Query(soql));
     loop {
         let ahead = match (&mut fetch.next).await {
-            Ok(url) if tx.capacity() > 0 => {
-                Some((url.clone(), Fetch::start(&client, Ask::More(url))))
-            }
-            _ => None,
+            Ok(url) => Some((url.clone(), Fetch::start(&client, &out, Ask::More(url)))),
+            Err(_) => None,
         };
         let page = match fetch.page().await {
             Ok(page) => page,
@@ -263,8 +286,8 @@ async fn read_range(
             Err(e) => return Err(anyhow!(e).context(format!("page {number}"))),
         };
         let next = page.next_records_url.clone().filter(|_| !page.done);
-        let page_of = Page::of(job.want, page.records).with_context(|| format!("page {number}"))?;
-        if tx.send(Ok(page_of)).await.is_err() {
+        let page_of = Page::of(job.want, page).with_context(|| format!("page {number}"))?;
+        if out.tx.send(Ok(page_of)).await.is_err() {
             return Ok(RangeEnd::Done);
         }
         let Some(next) = next else {
@@ -273,7 +296,7 @@ async fn read_range(
         number += 1;
         fetch = match ahead {
             Some((url, early)) if url == next => early,
-            _ => Fetch::start(&client, Ask::More(next)),
+            _ => Fetch::start(&client, &out, Ask::More(next)),
         };
     }
 }
@@ -296,13 +319,17 @@ struct Fetch {
 }
 
 impl Fetch {
-    fn start(client: &Arc<Client>, ask: Ask) -> Fetch {
+    fn start(client: &Arc<Client>, out: &Outlet, ask: Ask) -> Fetch {
         let (early, next) = tokio::sync::oneshot::channel();
+        let watch = PageWatch {
+            early: Some(early),
+            gate: Some(Arc::clone(&out.gate)),
+        };
         let client = Arc::clone(client);
         let task = tokio::spawn(async move {
             match ask {
-                Ask::Query(soql) => client.query_raw_early(&soql, false, Some(early)).await,
-                Ask::More(url) => client.query_more_raw_early(&url, Some(early)).await,
+                Ask::Query(soql) => client.query_raw_watched(&soql, false, watch).await,
+                Ask::More(url) => client.query_more_raw_watched(&url, watch).await,
             }
         });
         Fetch {

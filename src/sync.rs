@@ -614,9 +614,10 @@ fn map_pages(
     while let Some(page) = rx.blocking_recv() {
         let mapped = page.map(|page| match page {
             reader::Page::Ids(ids) => Mapped::Ids(ids),
-            reader::Page::Records(records) => {
+            reader::Page::Records { records, held } => {
                 let count = records.len() as u64;
                 let page = map_page(t, vocabularies, &records);
+                drop((records, held));
                 Mapped::Records { read: count, page }
             }
         });

@@ -10,7 +10,7 @@ pub mod auth;
 pub mod error;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use auth::{Secret, Secrets, Session};
 pub use error::SfError;
@@ -66,6 +67,9 @@ pub struct RawQueryPage {
     pub next_records_url: Option<String>,
     /// This page's records, unparsed.
     pub records: Vec<Box<RawValue>>,
+    /// The permit of [`PageWatch::gate`] the page was read under.
+    #[serde(skip)]
+    pub held: Option<OwnedSemaphorePermit>,
 }
 
 /// A request, kept whole so it can be sent again.
@@ -118,6 +122,8 @@ pub struct Answer {
     pub headers: HeaderMap,
     /// The body, read to the end.
     pub body: Bytes,
+    /// The permit of [`PageWatch::gate`] the body was read under.
+    held: Option<OwnedSemaphorePermit>,
 }
 
 impl Answer {
@@ -256,16 +262,15 @@ impl Client {
 
     /// Sends `request`, logging in again once and retrying as the answer warrants.
     pub async fn send(&self, request: &Request) -> Result<Answer, SfError> {
-        self.send_watching(request, &mut None).await
+        self.send_watching(request, &mut PageWatch::default()).await
     }
 
-    /// Sends `request` as [`Client::send`] does; a query page's
-    /// `nextRecordsUrl` goes to `early`, if given, as soon as the head of a
-    /// successful answer has arrived, before its records.
+    /// Sends `request` as [`Client::send`] does, reading a successful
+    /// answer as `watch` asks.
     async fn send_watching(
         &self,
         request: &Request,
-        early: &mut Option<EarlyNext>,
+        watch: &mut PageWatch,
     ) -> Result<Answer, SfError> {
         let mut attempt = 0;
         let mut relogged = false;
@@ -277,7 +282,7 @@ impl Client {
                     continue;
                 }
             };
-            match self.try_once(request, &session, early).await {
+            match self.try_once(request, &session, watch).await {
                 Try::Done(answer) => return Ok(answer),
                 Try::Fail(e) => return Err(e),
                 Try::Relogin
@@ -333,7 +338,7 @@ impl Client {
         &self,
         request: &Request,
         session: &Session,
-        early: &mut Option<EarlyNext>,
+        watch: &mut PageWatch,
     ) -> Try {
         let url = match session.instance_url.join(&request.path) {
             Ok(url) => url,
@@ -367,8 +372,12 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         self.note_usage(&headers);
-        let body = match early {
-            Some(_) if status.is_success() => read_watching(response, early).await,
+        let held = match &watch.gate {
+            Some(gate) if status.is_success() => Arc::clone(gate).acquire_owned().await.ok(),
+            _ => None,
+        };
+        let body = match watch.early {
+            Some(_) if status.is_success() => read_watching(response, &mut watch.early).await,
             _ => response.bytes().await,
         };
         let body = match body {
@@ -381,7 +390,10 @@ impl Client {
                 ))
             }
         };
-        classify(status, headers, body)
+        match classify(status, headers, body) {
+            Try::Done(answer) => Try::Done(Answer { held, ..answer }),
+            other => other,
+        }
     }
 
     fn note_usage(&self, headers: &HeaderMap) {
@@ -407,49 +419,49 @@ impl Client {
 
     /// The first page of a query with records left raw.
     pub async fn query_raw(&self, soql: &str, all: bool) -> Result<RawQueryPage, SfError> {
-        self.query_raw_early(soql, all, None).await
+        self.query_raw_watched(soql, all, PageWatch::default())
+            .await
     }
 
-    /// [`Client::query_raw`], sending the page's `nextRecordsUrl` to
-    /// `early` as soon as it has come, before the records: the next page
-    /// can be asked for while this one is still arriving.
-    pub async fn query_raw_early(
+    /// [`Client::query_raw`], with the page read as `watch` asks.
+    pub async fn query_raw_watched(
         &self,
         soql: &str,
         all: bool,
-        early: Option<EarlyNext>,
+        watch: PageWatch,
     ) -> Result<RawQueryPage, SfError> {
         let endpoint = if all { "queryAll" } else { "query" };
         let request = Request::get(format!("{}/{endpoint}", self.version_path()))
             .param("q", soql)
             .header("Sforce-Query-Options", "batchSize=2000");
-        self.read_raw_page(&request, early).await
+        self.read_raw_page(&request, watch).await
     }
 
     /// The page at a `nextRecordsUrl`, with records left raw.
     pub async fn query_more_raw(&self, next: &str) -> Result<RawQueryPage, SfError> {
-        self.query_more_raw_early(next, None).await
+        self.query_more_raw_watched(next, PageWatch::default())
+            .await
     }
 
-    /// [`Client::query_more_raw`], with the next page's URL sent early as
-    /// by [`Client::query_raw_early`].
-    pub async fn query_more_raw_early(
+    /// [`Client::query_more_raw`], with the page read as `watch` asks.
+    pub async fn query_more_raw_watched(
         &self,
         next: &str,
-        early: Option<EarlyNext>,
+        watch: PageWatch,
     ) -> Result<RawQueryPage, SfError> {
         let path = self.checked_next(next)?;
         let request = Request::get(path).header("Sforce-Query-Options", "batchSize=2000");
-        self.read_raw_page(&request, early).await
+        self.read_raw_page(&request, watch).await
     }
 
     async fn read_raw_page(
         &self,
         request: &Request,
-        mut early: Option<EarlyNext>,
+        mut watch: PageWatch,
     ) -> Result<RawQueryPage, SfError> {
-        let answer = self.send_watching(request, &mut early).await?;
+        let mut answer = self.send_watching(request, &mut watch).await?;
         let mut page: RawQueryPage = answer.json()?;
+        page.held = answer.held.take();
         if !page.done && page.next_records_url.is_none() {
             return Err(SfError::BadResponse(
                 "a page that is not the last names no `nextRecordsUrl`".into(),
@@ -554,6 +566,20 @@ fn parse_page(raw: RawQueryPage) -> Result<QueryPage, SfError> {
 /// Where a query page's `nextRecordsUrl` is sent once its head has come.
 pub type EarlyNext = tokio::sync::oneshot::Sender<String>;
 
+/// How a reader that runs several queries at once wants a page read.
+#[derive(Default)]
+pub struct PageWatch {
+    /// Gets the page's `nextRecordsUrl` as soon as the page's head has
+    /// come, before its records: the next page can be asked for while this
+    /// one is still arriving.
+    pub early: Option<EarlyNext>,
+    /// Bounds the pages read and not yet let go: a permit is taken before
+    /// a page's body is read and kept with the page
+    /// ([`RawQueryPage::held`]). A body waits in the connection meanwhile,
+    /// not in memory.
+    pub gate: Option<Arc<Semaphore>>,
+}
+
 /// How far into a page its `records` key is looked for. Salesforce writes
 /// `totalSize`, `done` and `nextRecordsUrl` first, in a few dozen bytes.
 const HEAD_LIMIT: usize = 4096;
@@ -631,7 +657,11 @@ fn page_head(start: &[u8]) -> Head {
 
 fn classify(status: StatusCode, headers: HeaderMap, body: Bytes) -> Try {
     if status.is_success() {
-        return Try::Done(Answer { headers, body });
+        return Try::Done(Answer {
+            headers,
+            body,
+            held: None,
+        });
     }
     let (code, message) = error_body(&body);
     if status == StatusCode::UNAUTHORIZED || code == "INVALID_SESSION_ID" {
