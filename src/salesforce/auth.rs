@@ -89,6 +89,15 @@ impl Secrets {
     pub fn access_token(&self) -> Option<&Secret> {
         self.access_token.as_ref()
     }
+
+    /// Secrets holding only an access token, for tests of the client.
+    #[cfg(test)]
+    pub(crate) fn given_token(token: String) -> Secrets {
+        Secrets {
+            access_token: Some(Secret::new(token)),
+            ..Secrets::default()
+        }
+    }
 }
 
 fn optional(var: &str) -> Option<Secret> {

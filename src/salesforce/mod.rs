@@ -334,12 +334,7 @@ impl Client {
         tokio::time::sleep(pause).await;
     }
 
-    async fn try_once(
-        &self,
-        request: &Request,
-        session: &Session,
-        watch: &mut PageWatch,
-    ) -> Try {
+    async fn try_once(&self, request: &Request, session: &Session, watch: &mut PageWatch) -> Try {
         let url = match session.instance_url.join(&request.path) {
             Ok(url) => url,
             Err(e) => {
@@ -770,6 +765,90 @@ mod tests {
         assert_eq!(page_head(odd), Head::NoNext);
         let long = [b' '; HEAD_LIMIT];
         assert_eq!(page_head(&long), Head::NoNext);
+    }
+
+    /// A client of a fake org of 50 contacts served 10 a page.
+    async fn client_of_fake_org() -> (fake_org::FakeOrg, Arc<Client>) {
+        let org = fake_org::FakeOrg::start(fake_org::Org::generate(&fake_org::GenSpec {
+            seed: 3,
+            accounts: 5,
+            contacts: 50,
+            opportunities: 0,
+            contact_roles: 0,
+        }))
+        .await
+        .unwrap();
+        org.set_page_size(10);
+        let login = fake_org::Credentials::default();
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/services/oauth2/token", org.base_url()))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", login.client_id.as_str()),
+                ("client_secret", login.client_secret.as_str()),
+                ("username", login.username.as_str()),
+                ("password", login.password.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = answer["access_token"].as_str().unwrap().to_string();
+        let url = url::Url::parse(&org.base_url()).unwrap();
+        let cfg = SalesforceConfig {
+            login_url: url.clone(),
+            instance_url: Some(url),
+            api_version: "62.0".into(),
+            auth: crate::config::AuthFlow::AccessToken,
+            client_id: None,
+            username: None,
+            ca_file: None,
+            timeout: Duration::from_secs(30),
+            max_retries: 0,
+            retry_delay: Duration::ZERO,
+        };
+        let client = Client::new(&cfg, auth::Secrets::given_token(token)).unwrap();
+        (org, Arc::new(client))
+    }
+
+    #[tokio::test]
+    async fn a_page_names_its_next_page_early_and_keeps_its_permit() {
+        let (_org, client) = client_of_fake_org().await;
+        let gate = Arc::new(Semaphore::new(1));
+        let watch = |early| PageWatch {
+            early,
+            gate: Some(Arc::clone(&gate)),
+        };
+        let (early, named) = tokio::sync::oneshot::channel();
+        let first = client
+            .query_raw_watched("SELECT Id FROM Contact", false, watch(Some(early)))
+            .await
+            .unwrap();
+        let next = first.next_records_url.clone().unwrap();
+        assert_eq!(named.await.unwrap(), next);
+        assert!(first.held.is_some());
+        assert_eq!(gate.available_permits(), 0);
+
+        // The next page's body waits for the first page's permit.
+        let second = tokio::spawn({
+            let client = Arc::clone(&client);
+            let watch = watch(None);
+            async move { client.query_more_raw_watched(&next, watch).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!second.is_finished(), "read without a permit");
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(10), second)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.records.len(), 10);
+        assert!(second.held.is_some());
+        drop(second);
+        assert_eq!(gate.available_permits(), 1);
     }
 
     #[test]
