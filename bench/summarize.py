@@ -46,7 +46,7 @@ def full_table(groups):
           "| data read | wall / bare | script / sfsync |")
     print("|---:|---:|---|---:|---|---:|---:|---:|---:|---:|")
     for (size, latency, tool) in sorted(groups, key=order):
-        if tool not in ("sfsync", "sfsync-p6", "sfsync-p8", "script", "bare"):
+        if tool not in ("sfsync", "sfsync-p4", "sfsync-p8", "script", "bare"):
             continue
         s = summary(groups[(size, latency, tool)])
         bare = groups.get((size, latency, "bare"))
@@ -63,7 +63,7 @@ def full_table(groups):
 
 def order(key):
     size, latency, tool = key
-    tools = ["sfsync", "sfsync-p6", "sfsync-p8", "script", "bare", "sfsync-first",
+    tools = ["sfsync", "sfsync-p4", "sfsync-p8", "script", "bare", "sfsync-first",
              "sfsync-nightly"]
     return (size, latency, tools.index(tool) if tool in tools else 99)
 
@@ -111,7 +111,7 @@ def targets(groups):
             r = summary(bare100)["wall"] / summary(sf100)["wall"]
             print(f"| {size:,}: at 100 ms at least 3x faster than reading the pages "
                   f"one after another (bare) | {r:.2f}x | {verdict(r >= 3)} |")
-        for ranges in (6, 8):
+        for ranges in (4, 8):
             wider = get(100, f"sfsync-p{ranges}")
             if wider and bare100:
                 r = summary(bare100)["wall"] / summary(wider)["wall"]

@@ -165,7 +165,7 @@ impl Default for ReadSettings {
             lookback: Duration::from_secs(600),
             full_every: Duration::from_secs(7 * 86_400),
             bulk_threshold: 50_000,
-            parallel: 4,
+            parallel: 6,
         }
     }
 }
