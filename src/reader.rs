@@ -257,7 +257,9 @@ struct Outlet {
 /// A page's head names the next page before its records arrive, and the
 /// next page is asked for then, so on a slow link the round trip for the
 /// next page overlaps the transfer and the hand-over of this one. Its body
-/// is read once one of the read's permits is free.
+/// is read once one of the read's permits is free. Not for records with
+/// child lists: asking for the next page would close the lists of this
+/// one before the client has read them to the end.
 async fn read_range(
     client: Arc<Client>,
     job: ReadJob,
@@ -272,10 +274,14 @@ async fn read_range(
     };
     debug!("{}: {soql}", job.t.name);
     let mut number = 1;
-    let mut fetch = Fetch::start(&client, &out, Ask::Query(soql));
+    let early = job.want == Want::Ids || !soql::has_child_lists(&job.t);
+    let mut fetch = Fetch::start(&client, &out, Ask::Query(soql), early);
     loop {
         let ahead = match (&mut fetch.next).await {
-            Ok(url) => Some((url.clone(), Fetch::start(&client, &out, Ask::More(url)))),
+            Ok(url) => Some((
+                url.clone(),
+                Fetch::start(&client, &out, Ask::More(url), early),
+            )),
             Err(_) => None,
         };
         let page = match fetch.page().await {
@@ -296,7 +302,7 @@ async fn read_range(
         number += 1;
         fetch = match ahead {
             Some((url, early)) if url == next => early,
-            _ => Fetch::start(&client, &out, Ask::More(next)),
+            _ => Fetch::start(&client, &out, Ask::More(next), early),
         };
     }
 }
@@ -309,20 +315,20 @@ enum Ask {
     More(String),
 }
 
-/// One page on its way, read by a task of its own: its `nextRecordsUrl`
-/// comes on `next` as soon as the page's head is in (the sender is
-/// dropped when there is none), the page itself at the end. Dropping a
-/// fetch stops its task.
+/// One page on its way, read by a task of its own: with `early`, its
+/// `nextRecordsUrl` comes on `next` as soon as the page's head is in (the
+/// sender is dropped when there is none, or at once without `early`), the
+/// page itself at the end. Dropping a fetch stops its task.
 struct Fetch {
     next: tokio::sync::oneshot::Receiver<String>,
     task: tokio_util::task::AbortOnDropHandle<Result<RawQueryPage, SfError>>,
 }
 
 impl Fetch {
-    fn start(client: &Arc<Client>, out: &Outlet, ask: Ask) -> Fetch {
-        let (early, next) = tokio::sync::oneshot::channel();
+    fn start(client: &Arc<Client>, out: &Outlet, ask: Ask, early: bool) -> Fetch {
+        let (sender, next) = tokio::sync::oneshot::channel();
         let watch = PageWatch {
-            early: Some(early),
+            early: early.then_some(sender),
             gate: Some(Arc::clone(&out.gate)),
         };
         let client = Arc::clone(client);

@@ -199,6 +199,15 @@ fn push_where(soql: &mut String, condition: Option<&str>, extra: Option<&str>) {
     }
 }
 
+/// Whether the type's record query holds child subqueries. Salesforce
+/// pages a long child list on its own, and closes a page's child lists
+/// when the parent's next page is asked for.
+pub fn has_child_lists(t: &TypeConfig) -> bool {
+    t.fields
+        .iter()
+        .any(|f| matches!(f.source, FieldSource::Children { .. }))
+}
+
 /// `Id`, `SystemModstamp`, the mapped paths and the title, then child subqueries.
 pub fn select_list(t: &TypeConfig) -> Vec<String> {
     let mut list = vec!["Id".to_string(), "SystemModstamp".to_string()];

@@ -75,6 +75,24 @@ fn child_lists_paged_by_salesforce_arrive_whole() {
     assert!(follow_ups >= paged, "each paged list was followed");
 }
 
+/// Salesforce closes a parent page's child lists when the parent's next
+/// page is asked for, so they must be read to the end first.
+#[test]
+fn child_lists_arrive_whole_when_the_parents_are_paged_too() {
+    let env = env_with_many_roles();
+    env.org.set_page_size(10);
+    env.org.set_child_page_size(2);
+    let out = env.sfsync().arg("sync-all").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let roles = roles_by_contact(&env);
+    let contacts = env.contacts_with_email();
+    assert!(contacts.len() > 20, "several pages of parents");
+    for contact in &contacts {
+        let want = roles.get(contact).map_or(0, Vec::len);
+        assert_eq!(catalog_roles(&env, contact), want, "roles of `{contact}`");
+    }
+}
+
 /// Regression: a child list that said it was not done but named no
 /// `nextRecordsUrl` was taken as complete, and the record stored with a
 /// cut list of children.

@@ -34,6 +34,9 @@ pub(crate) struct Cursor {
     all_rows: bool,
     page_size: usize,
     last_used: Millis,
+    /// For the rest of a child list, the cursor of the parent page it
+    /// came with.
+    parent: Option<String>,
 }
 
 /// The open cursors, oldest first.
@@ -60,6 +63,15 @@ impl Cursors {
         self.child_order.push_back(id.clone());
         evict(&mut self.open, &mut self.child_order, MAX_CHILD_CURSORS);
         id
+    }
+
+    /// Closes the child lists' cursors of `parent`'s pages so far: as in
+    /// Salesforce, moving on to a parent's next page invalidates them.
+    fn close_children_of(&mut self, parent: &str) {
+        self.open
+            .retain(|_, cursor| cursor.parent.as_deref() != Some(parent));
+        let open = &self.open;
+        self.child_order.retain(|id| open.contains_key(id));
     }
 
     fn insert(&mut self, cursor: Cursor, pod: &str) -> String {
@@ -142,6 +154,7 @@ fn run_query(
         all_rows,
         page_size,
         last_used: shared.clock.now(),
+        parent: None,
     };
     if cursor.rows.len() <= page_size {
         return json_text(
@@ -233,7 +246,11 @@ pub async fn next_page(
         }
         cursor.last_used = now;
         cursor.page_size = cursor.page_size.min(page_size(&shared, None));
-        cursor.clone()
+        let cursor = cursor.clone();
+        if cursor.parent.is_none() {
+            cursors.close_children_of(id);
+        }
+        cursor
     };
     let org = shared.org.read().unwrap_or_else(|e| e.into_inner());
     json_text(
@@ -301,7 +318,7 @@ fn render_page(
     let children = cursor
         .plan
         .has_subquery
-        .then(|| index_children(shared, &ctx, table, page, cursor));
+        .then(|| index_children(shared, &ctx, table, page, cursor, cursor_id));
     for (i, &row) in page.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -327,6 +344,7 @@ fn index_children(
     table: &crate::store::Table,
     page: &[u32],
     cursor: &Cursor,
+    cursor_id: &str,
 ) -> ChildIndex {
     let columns = &cursor.plan.columns;
     let mut index = ChildIndex::build(ctx, table, page, columns);
@@ -341,6 +359,7 @@ fn index_children(
             all_rows: cursor.all_rows,
             page_size: size,
             last_used: shared.clock.now(),
+            parent: Some(cursor_id.to_string()),
         };
         let id = lock(&shared.cursors).add_child(rest, &ctx.store.pod);
         format!("/services/data/{}/{endpoint}/{id}-{size}", ctx.version)

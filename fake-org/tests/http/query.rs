@@ -186,6 +186,28 @@ async fn long_child_lists_page_behind_their_own_next_records_url() {
 }
 
 #[tokio::test]
+async fn a_parents_next_page_closes_the_child_lists_of_the_pages_before() {
+    let s = Session::start().await;
+    s.org.set_page_size(5);
+    s.org.set_child_page_size(2);
+    let first = s
+        .query_json("SELECT Id, (SELECT Id FROM Contacts) FROM Account")
+        .await;
+    let rest_of_children = first["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|account| account["Contacts"]["nextRecordsUrl"].as_str())
+        .expect("an account with more than two contacts")
+        .to_string();
+    // While the parent stays on its page, its child lists can be read on.
+    assert_eq!(s.get(&rest_of_children).await.status(), 200);
+    let next = first["nextRecordsUrl"].as_str().unwrap();
+    assert_eq!(s.get(next).await.status(), 200);
+    assert_sf_error(s.get(&rest_of_children).await, 400, "INVALID_QUERY_LOCATOR").await;
+}
+
+#[tokio::test]
 async fn count_returns_only_the_total() {
     let s = Session::start().await;
     let page = s
