@@ -254,12 +254,13 @@ struct Outlet {
 
 /// Reads one range page by page into `out`.
 ///
-/// A page's head names the next page before its records arrive, and the
-/// next page is asked for then, so on a slow link the round trip for the
-/// next page overlaps the transfer and the hand-over of this one. Its body
-/// is read once one of the read's permits is free. Not for records with
-/// child lists: asking for the next page would close the lists of this
-/// one before the client has read them to the end.
+/// The next page is asked for as soon as a page has arrived, before it is
+/// parsed and handed on, so the round trip for the next page overlaps
+/// that work and any wait for the stage; not sooner, since a page that
+/// had to be asked for again after its next page was would be out of
+/// order for Salesforce. Its body is read once one of the read's permits
+/// is free. Not for records with child lists: asking for the next page
+/// would close the lists of this one before they are read to the end.
 async fn read_range(
     client: Arc<Client>,
     job: ReadJob,
@@ -316,9 +317,10 @@ enum Ask {
 }
 
 /// One page on its way, read by a task of its own: with `early`, its
-/// `nextRecordsUrl` comes on `next` as soon as the page's head is in (the
-/// sender is dropped when there is none, or at once without `early`), the
-/// page itself at the end. Dropping a fetch stops its task.
+/// `nextRecordsUrl` comes on `next` as soon as the page is in, before it
+/// is parsed (the sender is dropped when there is none, or at once
+/// without `early`), the page itself after. Dropping a fetch stops its
+/// task.
 struct Fetch {
     next: tokio::sync::oneshot::Receiver<String>,
     task: tokio_util::task::AbortOnDropHandle<Result<RawQueryPage, SfError>>,

@@ -371,11 +371,7 @@ impl Client {
             Some(gate) if status.is_success() => Arc::clone(gate).acquire_owned().await.ok(),
             _ => None,
         };
-        let body = match watch.early {
-            Some(_) if status.is_success() => read_watching(response, &mut watch.early).await,
-            _ => response.bytes().await,
-        };
-        let body = match body {
+        let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
                 return Try::Again(format!(
@@ -385,6 +381,13 @@ impl Client {
                 ))
             }
         };
+        if let Some(early) = watch.early.take_if(|_| status.is_success()) {
+            // Told only once the whole page is in: a page asked for again
+            // after its next page was would be out of order for Salesforce.
+            if let Head::Next(url) = page_head(&body) {
+                let _ = early.send(url);
+            }
+        }
         match classify(status, headers, body) {
             Try::Done(answer) => Try::Done(Answer { held, ..answer }),
             other => other,
@@ -558,15 +561,16 @@ fn parse_page(raw: RawQueryPage) -> Result<QueryPage, SfError> {
 }
 
 /// Sorts an answer into done, fail, try again or log in again.
-/// Where a query page's `nextRecordsUrl` is sent once its head has come.
+/// Where a query page's `nextRecordsUrl` is sent once the page has come,
+/// before it is parsed.
 pub type EarlyNext = tokio::sync::oneshot::Sender<String>;
 
 /// How a reader that runs several queries at once wants a page read.
 #[derive(Default)]
 pub struct PageWatch {
-    /// Gets the page's `nextRecordsUrl` as soon as the page's head has
-    /// come, before its records: the next page can be asked for while this
-    /// one is still arriving.
+    /// Gets the page's `nextRecordsUrl` as soon as the page has come,
+    /// read from its head before the records are parsed: the next page can
+    /// be asked for while this one is parsed and handed on.
     pub early: Option<EarlyNext>,
     /// Bounds the pages read and not yet let go: a permit is taken before
     /// a page's body is read and kept with the page
@@ -578,32 +582,6 @@ pub struct PageWatch {
 /// How far into a page its `records` key is looked for. Salesforce writes
 /// `totalSize`, `done` and `nextRecordsUrl` first, in a few dozen bytes.
 const HEAD_LIMIT: usize = 4096;
-
-/// Reads a successful answer's body, sending the `nextRecordsUrl` of its
-/// head to `early` as soon as the head is in. `early` is emptied once the
-/// head has been read, whether it named a next page or not, so a receiver
-/// learns early that no URL is coming.
-async fn read_watching(
-    mut response: reqwest::Response,
-    early: &mut Option<EarlyNext>,
-) -> reqwest::Result<Bytes> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        body.extend_from_slice(&chunk);
-        if early.is_some() {
-            match page_head(&body) {
-                Head::Incomplete => {}
-                Head::Next(url) => {
-                    if let Some(sender) = early.take() {
-                        let _ = sender.send(url);
-                    }
-                }
-                Head::NoNext => *early = None,
-            }
-        }
-    }
-    Ok(body.freeze())
-}
 
 /// What the start of a query page tells of the next page.
 #[derive(Debug, PartialEq)]
