@@ -30,6 +30,10 @@ use crate::soql::{self, Filter, StampRange};
 
 /// Below this many records a read is not worth cutting into ranges.
 const SPLIT_ABOVE: u64 = 8_000;
+/// The most ranges of records with child lists read at once. A range
+/// following a long child list holds that list's cursor besides its own,
+/// and Salesforce keeps 10 query cursors open per user.
+const CHILD_LIST_RANGES: usize = 4;
 /// How many times a range may be halved after `QUERY_TIMEOUT`.
 const MAX_SPLITS: u32 = 8;
 
@@ -135,7 +139,12 @@ async fn read_ranges(
         from: job.since.clone(),
         to: None,
     };
-    let parallel = job.t.read.parallel;
+    let parallel = match job.want {
+        Want::Records if soql::has_child_lists(&job.t) => {
+            job.t.read.parallel.min(CHILD_LIST_RANGES)
+        }
+        _ => job.t.read.parallel,
+    };
     let mut queue: VecDeque<(StampRange, u32)> = VecDeque::new();
     let large = job.expected.is_some_and(|n| n > SPLIT_ABOVE);
     // The newest stamp the org held when the ranges were cut: see `catch_up`.

@@ -448,6 +448,25 @@ fn a_large_type_lists_its_ids_through_bulk_and_falls_back_to_rest() {
 }
 
 #[test]
+fn records_with_child_lists_are_read_in_at_most_four_ranges_at_once() {
+    let env = larger_env(9_000);
+    // Each range may hold a child list's cursor besides its own.
+    let config = CONTACTS.replace(
+        "on_missing = \"reject\"",
+        "on_missing = \"reject\"\nbulk_threshold = 0\nparallel = 8",
+    );
+    env.write_config("password", &config);
+    let out = env.sfsync().args(["-vv", "sync-all"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("reading 4 ranges, 4 at a time"), "{err}");
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+}
+
+#[test]
 fn a_record_changed_during_a_ranged_read_is_not_taken_for_missing() {
     let env = ranged_env(2);
     env.sfsync().arg("sync-all").assert().success();
