@@ -34,6 +34,9 @@ const SPLIT_ABOVE: u64 = 8_000;
 /// following a long child list holds that list's cursor besides its own,
 /// and Salesforce keeps 10 query cursors open per user.
 const CHILD_LIST_RANGES: usize = 4;
+/// How many times the ranges of one read may be read again from their
+/// start after their query cursor was lost.
+const MAX_LOST: u32 = 2;
 /// How many times a range may be halved after `QUERY_TIMEOUT`.
 const MAX_SPLITS: u32 = 8;
 
@@ -121,6 +124,10 @@ pub struct ReadJob {
 enum RangeEnd {
     Done,
     TimedOut(StampRange, u32),
+    /// Salesforce no longer knows the range's query cursor
+    /// (`INVALID_QUERY_LOCATOR`): it expired, or more cursors were opened
+    /// for the user than Salesforce keeps.
+    Lost(StampRange, u32),
 }
 
 /// Reads `job` into `tx`; the first error is sent on and ends the read.
@@ -175,6 +182,7 @@ async fn read_ranges(
         gate: Arc::new(Semaphore::new(PAGES_HELD)),
     };
     let mut running = JoinSet::new();
+    let mut lost = 0;
     loop {
         while running.len() < parallel {
             let Some((range, splits)) = queue.pop_front() else {
@@ -193,6 +201,18 @@ async fn read_ranges(
         };
         match joined.map_err(|e| anyhow!("a read task failed: {e}"))?? {
             RangeEnd::Done => {}
+            RangeEnd::Lost(range, splits) => {
+                lost += 1;
+                if lost > MAX_LOST {
+                    return Err(anyhow!(cursor_lost(lost)));
+                }
+                // Records read twice are staged once.
+                info!(
+                    "{}: Salesforce lost a query cursor (INVALID_QUERY_LOCATOR); reading its range again",
+                    job.t.name
+                );
+                queue.push_back((range, splits));
+            }
             RangeEnd::TimedOut(range, splits) => {
                 if splits >= MAX_SPLITS || !soql::can_split(&job.t) {
                     return Err(anyhow!(SfError::Api {
@@ -243,13 +263,39 @@ async fn catch_up(
         job.t.name,
         literal(newest)
     );
-    match read_range(Arc::clone(client), job.clone(), range, 0, out.clone()).await? {
-        RangeEnd::Done => Ok(()),
-        RangeEnd::TimedOut(..) => Err(anyhow!(SfError::Api {
-            status: 400,
-            code: "QUERY_TIMEOUT".into(),
-            message: "the query for records changed during the read timed out".into(),
-        })),
+    let mut lost = 0;
+    loop {
+        let read = read_range(
+            Arc::clone(client),
+            job.clone(),
+            range.clone(),
+            0,
+            out.clone(),
+        );
+        match read.await? {
+            RangeEnd::Done => return Ok(()),
+            RangeEnd::Lost(..) if lost < MAX_LOST => lost += 1,
+            RangeEnd::Lost(..) => return Err(anyhow!(cursor_lost(lost + 1))),
+            RangeEnd::TimedOut(..) => {
+                return Err(anyhow!(SfError::Api {
+                    status: 400,
+                    code: "QUERY_TIMEOUT".into(),
+                    message: "the query for records changed during the read timed out".into(),
+                }))
+            }
+        }
+    }
+}
+
+/// The error of a read whose query cursors were lost `times` times.
+fn cursor_lost(times: u32) -> SfError {
+    SfError::Api {
+        status: 400,
+        code: "INVALID_QUERY_LOCATOR".into(),
+        message: format!(
+            "Salesforce lost the read's query cursor {times} times (expired, or more \
+             than 10 cursors open for the user)"
+        ),
     }
 }
 
@@ -298,6 +344,9 @@ async fn read_range(
             Ok(page) => page,
             Err(e) if e.code() == Some("QUERY_TIMEOUT") => {
                 return Ok(RangeEnd::TimedOut(range, splits))
+            }
+            Err(e) if e.code() == Some("INVALID_QUERY_LOCATOR") => {
+                return Ok(RangeEnd::Lost(range, splits))
             }
             Err(e) => return Err(anyhow!(e).context(format!("page {number}"))),
         };

@@ -283,10 +283,15 @@ fn a_query_timeout_halves_the_range_and_goes_on() {
 }
 
 #[test]
-fn an_invalid_query_locator_fails_the_type() {
+fn an_invalid_query_locator_reads_the_range_again() {
+    check(times(1, Fault::invalid_query_locator), &Expect::Recovers);
+}
+
+#[test]
+fn a_query_locator_lost_again_and_again_fails_the_type() {
     check(
-        times(1, Fault::invalid_query_locator),
-        &Expect::Fails(3, "INVALID_QUERY_LOCATOR"),
+        times(3, Fault::invalid_query_locator),
+        &Expect::Fails(3, "lost the read's query cursor 3 times"),
     );
 }
 
