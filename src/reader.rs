@@ -360,7 +360,7 @@ async fn read_range(
         };
         number += 1;
         fetch = match ahead {
-            Some((url, early)) if url == next => early,
+            Some((url, asked)) if url == next => asked,
             _ => Fetch::start(&client, &out, Ask::More(next), early),
         };
     }

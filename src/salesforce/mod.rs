@@ -560,7 +560,6 @@ fn parse_page(raw: RawQueryPage) -> Result<QueryPage, SfError> {
     })
 }
 
-/// Sorts an answer into done, fail, try again or log in again.
 /// Where a query page's `nextRecordsUrl` is sent once the page has come,
 /// before it is parsed.
 pub type EarlyNext = tokio::sync::oneshot::Sender<String>;
@@ -586,7 +585,7 @@ const HEAD_LIMIT: usize = 4096;
 /// What the start of a query page tells of the next page.
 #[derive(Debug, PartialEq)]
 enum Head {
-    /// The head has not all come yet.
+    /// Too few bytes to tell.
     Incomplete,
     /// The page is not the last; its `nextRecordsUrl`.
     Next(String),
@@ -628,6 +627,7 @@ fn page_head(start: &[u8]) -> Head {
     }
 }
 
+/// Sorts an answer into done, fail, try again or log in again.
 fn classify(status: StatusCode, headers: HeaderMap, body: Bytes) -> Try {
     if status.is_success() {
         return Try::Done(Answer {
