@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use crate::config::TypeConfig;
 use crate::ids::IdList;
 use crate::mapping::parse_sf_datetime;
-use crate::salesforce::{Client, PageWatch, RawQueryPage, SfError};
+use crate::salesforce::{Client, PageWatch, QueryPage, RawQueryPage, SfError};
 use crate::soql::{self, Filter, StampRange};
 
 /// Below this many records a read is not worth cutting into ranges.
@@ -592,8 +592,8 @@ pub struct Survey {
     months: Vec<Month>,
 }
 
-/// How long the survey is waited for before a plain `count()` is asked
-/// instead: on an org slow to group by month, the read starts sooner.
+/// How long the survey is waited for before a plain `count()` is asked as
+/// well: on an org slow to group by month, the read may start sooner.
 const SURVEY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Survey {
@@ -638,22 +638,57 @@ impl Survey {
 }
 
 /// Surveys `t` before a full read (see [`Survey`]). When the org refuses
-/// the grouped query or is slow to answer it, a `count()` stands in, and
-/// ranges are later cut evenly in time without asking it to group again.
+/// the grouped query, a `count()` stands in, and ranges are later cut
+/// evenly in time without asking it to group again. When it is slow to
+/// answer, a `count()` is asked as well and the first answer is taken: an
+/// org slow to group may be as slow to count.
 pub async fn survey(client: &Client, t: &TypeConfig) -> Result<Survey> {
-    let why = match tokio::time::timeout(SURVEY_WAIT, client.query(&soql::survey(t), false)).await {
-        Ok(Ok(page)) => match Survey::of_groups(&page.records) {
-            Some(survey) => return Ok(survey),
+    let query = soql::survey(t);
+    let grouped = client.query(&query, false);
+    tokio::pin!(grouped);
+    if let Ok(answer) = tokio::time::timeout(SURVEY_WAIT, &mut grouped).await {
+        return match surveyed(t, answer)? {
+            Some(survey) => Ok(survey),
+            None => counted(client, t).await,
+        };
+    }
+    debug!(
+        "{}: no count per month within {}s; counting as well, and taking the first answer",
+        t.name,
+        SURVEY_WAIT.as_secs()
+    );
+    let count = counted(client, t);
+    tokio::pin!(count);
+    tokio::select! {
+        answer = &mut grouped => match surveyed(t, answer)? {
+            Some(survey) => Ok(survey),
+            None => count.await,
+        },
+        survey = &mut count => survey,
+    }
+}
+
+/// The survey in the answer to the grouped query; `None` when the org
+/// refused the query or an answer's group cannot be read, so that a count
+/// must stand in.
+fn surveyed(t: &TypeConfig, answer: Result<QueryPage, SfError>) -> Result<Option<Survey>> {
+    let why = match answer {
+        Ok(page) => match Survey::of_groups(&page.records) {
+            Some(survey) => return Ok(Some(survey)),
             None => "a group of its answer could not be read".to_string(),
         },
-        Ok(Err(e)) if e.stops_the_run() => return Err(anyhow!(e).context("surveying the type")),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer within {}s", SURVEY_WAIT.as_secs()),
+        Err(e) if e.stops_the_run() => return Err(anyhow!(e).context("surveying the type")),
+        Err(e) => e.to_string(),
     };
     debug!(
         "{}: no count per month ({why}); counting instead and cutting evenly in time",
         t.name
     );
+    Ok(None)
+}
+
+/// A survey of the count alone: ranges are then cut evenly in time.
+async fn counted(client: &Client, t: &TypeConfig) -> Result<Survey> {
     let page = client
         .query(&soql::count(t), false)
         .await

@@ -658,6 +658,32 @@ fn ranges_span_equal_time_when_the_org_will_not_count_per_month() {
 }
 
 #[test]
+fn a_slow_survey_still_cuts_the_ranges_when_it_answers_before_the_count() {
+    let env = ranged_env(4);
+    // The survey answers after 6 s; the count asked after 5 s would take
+    // 30 s more. Faults fire in order: the first delays the survey.
+    env.org
+        .inject_fault(Fault::delay(std::time::Duration::from_secs(6)).on_query("GROUP BY"));
+    env.org
+        .inject_fault(Fault::delay(std::time::Duration::from_secs(30)).on_query("count()"));
+    let started = std::time::Instant::now();
+    let out = env.sfsync().args(["-vv", "sync-all"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("counting as well"), "{err}");
+    assert!(!err.contains("cutting evenly in time"), "{err}");
+    assert!(err.contains("reading 4 ranges"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the sync waited for the count"
+    );
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+}
+
+#[test]
 fn ranges_are_not_kept_waiting_by_a_slow_count_per_month() {
     let env = ranged_env(4);
     let slow = std::time::Duration::from_secs(30);
@@ -668,7 +694,7 @@ fn ranges_are_not_kept_waiting_by_a_slow_count_per_month() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("no count per month (no answer within 5s)"),
+        err.contains("no count per month within 5s; counting as well"),
         "{err}"
     );
     assert!(err.contains("reading 4 ranges"), "{err}");
