@@ -13,6 +13,8 @@
 
 use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 
+use crate::ids::PackedIds;
+
 use super::error::{classify, CatalogError};
 use super::listing::{self, Unmatched, Walked};
 use super::model::{Applied, ApplyPolicy, Event, EventKind, Item, MissingScope, OnMissing};
@@ -159,8 +161,9 @@ pub(super) fn apply(
     unchanged: u64,
     policy: &ApplyPolicy,
     walked: Option<Walked>,
+    listed: &PackedIds,
 ) -> Result<Applied> {
-    let applied = apply_in_transaction(catalog, type_name, unchanged, policy, walked);
+    let applied = apply_in_transaction(catalog, type_name, unchanged, policy, walked, listed);
     applied.map_err(|failure| match failure {
         Failure::Sql(err) => classify(catalog.path(), err),
         Failure::MassMissing { missing, total } => CatalogError::MassMissing {
@@ -179,20 +182,28 @@ fn apply_in_transaction(
     unchanged: u64,
     policy: &ApplyPolicy,
     walked: Option<Walked>,
+    listed: &PackedIds,
 ) -> Result<Applied, Failure> {
     let tx = Transaction::new_unchecked(&catalog.conn, TransactionBehavior::Immediate)?;
     let now = now();
     let mut run = Apply::new(&tx, type_name, policy, &now);
     run.applied.counts.unchanged = unchanged;
+    run.listed = Some(listed);
     // The write lock is held from here on: no commit can come between
-    // this look at the version and the missing step.
+    // this look at the version and the missing step. The walk counted
+    // the items too.
+    let mut total = None;
     if let Some(walked) = walked {
         if listing::data_version(&tx)? == walked.data_version {
             run.walked = Some(walked.missing);
+            total = Some(walked.items);
         }
     }
 
-    let total = run.count_items()?;
+    let total = match total {
+        Some(total) => total,
+        None => run.count_items()?,
+    };
     run.apply_staged()?;
     run.apply_missing(total)?;
     run.update_type_state()?;
@@ -244,6 +255,9 @@ pub(super) struct Apply<'a> {
     pub(super) applied: Applied,
     /// The missing items of a walk still true of the catalog, if any.
     walked: Option<Vec<i64>>,
+    /// The ids of the stage's id listings, sealed; none when applying a
+    /// first read, which finds nothing missing.
+    listed: Option<&'a PackedIds>,
 }
 
 impl<'a> Apply<'a> {
@@ -260,6 +274,7 @@ impl<'a> Apply<'a> {
             now,
             applied: Applied::default(),
             walked: None,
+            listed: None,
         }
     }
 
@@ -594,7 +609,9 @@ impl<'a> Apply<'a> {
                 Some(ids) => Ok(ids),
                 None => {
                     let mut ids = Vec::new();
-                    listing::compare(self.tx, self.type_name, |unmatched| {
+                    let none = PackedIds::default();
+                    let listed = self.listed.unwrap_or(&none);
+                    listing::compare(self.tx, self.type_name, listed, |unmatched| {
                         if let Unmatched::Item(id) = unmatched {
                             ids.push(id);
                         }
@@ -633,6 +650,9 @@ impl<'a> Apply<'a> {
                 policy.max_missing
             );
             return Ok(true);
+        }
+        if self.listed.is_some_and(|listed| !listed.is_empty()) {
+            return Ok(false);
         }
         self.tx
             .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM temp.seen)")?

@@ -4,13 +4,16 @@
 //! ids is usual for a large one. Looking each id of one side up in the
 //! other's index costs a B-tree search per id, twice over (once for the
 //! unknown ids, once for the missing items). Both sides are kept sorted
-//! by id anyway (`temp.seen` by its key, the items by `items_by_type_id`),
-//! so walking them side by side, as a merge does, finds both differences
-//! in one pass of each, with no search at all.
+//! by id anyway (the seen ids in `temp.seen` by its key and in the
+//! listing's set once sealed, the items by `items_by_type_id`), so walking
+//! them side by side, as a merge does, finds both differences in one pass
+//! of each, with no search at all.
 
 use std::cmp::Ordering;
 
 use rusqlite::{Connection, Row};
+
+use crate::ids::PackedIds;
 
 /// The items of a type in id order, from the covering index. Both orders
 /// name BINARY, the collation `compare` relies on: the columns have it, so
@@ -29,45 +32,69 @@ pub(super) enum Unmatched<'r> {
     Seen(&'r str),
 }
 
-/// Walks the items of `type_name` and the seen ids together and calls
-/// `unmatched` for each one found on only one side, in id order. Both
-/// sides are compared as SQLite's BINARY collation compares them, byte by
-/// byte, which is how `str` orders too.
+/// Walks the items of `type_name` and the seen ids (those of `temp.seen`
+/// and of `listed`, which must be sealed) together and calls `unmatched`
+/// for each one found on only one side, in id order; gives the number of
+/// items walked. Ids are compared as SQLite's BINARY collation compares
+/// them, byte by byte, which is how `str` and the listing order too.
 pub(super) fn compare(
     conn: &Connection,
     type_name: &str,
+    listed: &PackedIds,
     mut unmatched: impl FnMut(Unmatched<'_>),
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<u64> {
     let mut held_stmt = conn.prepare_cached(HELD)?;
     let mut seen_stmt = conn.prepare_cached(SEEN)?;
     let mut held = held_stmt.query([type_name])?;
     let mut seen = seen_stmt.query([])?;
+    let mut listing = listed.iter();
     let mut item = held.next()?;
-    let mut id = seen.next()?;
+    let mut noted = seen.next()?;
+    let mut next_listed = listing.next();
+    let mut items = 0;
     loop {
+        // The seen side's next id is the lower of the table's and the
+        // listing's; an id in both is taken from both at once.
+        let (id, from_table, from_listing) = match (noted, &next_listed) {
+            (None, None) => (None, false, false),
+            (Some(row), None) => (Some(text(row)?), true, false),
+            (None, Some(listed)) => (Some(listed.as_str()), false, true),
+            (Some(row), Some(listed)) => {
+                let table = text(row)?;
+                match table.cmp(listed.as_str()) {
+                    Ordering::Less => (Some(table), true, false),
+                    Ordering::Greater => (Some(listed.as_str()), false, true),
+                    Ordering::Equal => (Some(table), true, true),
+                }
+            }
+        };
         let order = match (item, id) {
-            (None, None) => return Ok(()),
+            (None, None) => return Ok(items),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some(i), Some(s)) => text(i)?.cmp(text(s)?),
+            (Some(i), Some(id)) => text(i)?.cmp(id),
         };
-        match order {
-            Ordering::Less => {
-                if let Some(i) = item {
-                    unmatched(Unmatched::Item(i.get(1)?));
-                }
-                item = held.next()?;
+        if order == Ordering::Less {
+            if let Some(i) = item {
+                unmatched(Unmatched::Item(i.get(1)?));
             }
-            Ordering::Greater => {
-                if let Some(s) = id {
-                    unmatched(Unmatched::Seen(text(s)?));
-                }
-                id = seen.next()?;
+            items += 1;
+            item = held.next()?;
+            continue;
+        }
+        if order == Ordering::Greater {
+            if let Some(id) = id {
+                unmatched(Unmatched::Seen(id));
             }
-            Ordering::Equal => {
-                item = held.next()?;
-                id = seen.next()?;
-            }
+        } else {
+            items += 1;
+            item = held.next()?;
+        }
+        if from_table {
+            noted = seen.next()?;
+        }
+        if from_listing {
+            next_listed = listing.next();
         }
     }
 }
@@ -82,6 +109,8 @@ pub(super) struct Walked {
     pub(super) data_version: i64,
     /// The row ids of the items whose ids were not seen, in id order.
     pub(super) missing: Vec<i64>,
+    /// How many items the type had.
+    pub(super) items: u64,
 }
 
 /// The connection's `data_version` of the main database: it changes when

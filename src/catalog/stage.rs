@@ -4,8 +4,10 @@
 //! catalog's write lock, and a failure half way through a type must leave
 //! the catalog as it was. So records are compared with the catalog and
 //! kept in two TEMP tables of this connection (`staged`: the records to
-//! write, `seen`: every id read), and only [`Stage::apply`] writes to the
-//! catalog itself, in one transaction.
+//! write, `seen`: the ids of the records read), and only [`Stage::apply`]
+//! writes to the catalog itself, in one transaction. The ids of an id
+//! listing, a type's every id, are held in memory instead (see
+//! [`PackedIds`]).
 //!
 //! A full read of a type that has no items yet skips all that and writes
 //! its records to the catalog as they come, in a transaction held open
@@ -15,20 +17,24 @@ use std::sync::LazyLock;
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
+use crate::ids::PackedIds;
+
 use super::fill::Fill;
 use super::listing::{self, Unmatched, Walked};
 use super::model::{Applied, ApplyPolicy, BatchCounts, Item};
 use super::slug::item_slug;
 use super::{apply, Catalog, Result};
 
-/// Seen ids held by a rejected item, which has no digest: their records
-/// must be fetched whole like those of ids with no item at all. There are
-/// few such items, so they are walked through `items_rejected` (the
-/// planner, which has no statistics, must be told to use it).
-const REJECTED_SEEN: &str = "
-    SELECT r.sf_object_id FROM items AS r INDEXED BY items_rejected
-    WHERE r.type = ?1 AND r.digest = ''
-      AND EXISTS (SELECT 1 FROM temp.seen AS seen WHERE seen.sf_object_id = r.sf_object_id)";
+/// The ids of rejected items, which have no digest, and whether a read
+/// saw them: the records of those seen must be fetched whole like those
+/// of ids with no item at all. There are few such items, so they are
+/// walked through `items_rejected` (the planner, which has no statistics,
+/// must be told to use it).
+const REJECTED: &str = "
+    SELECT r.sf_object_id,
+           EXISTS (SELECT 1 FROM temp.seen AS seen WHERE seen.sf_object_id = r.sf_object_id)
+    FROM items AS r INDEXED BY items_rejected
+    WHERE r.type = ?1 AND r.digest = ''";
 
 /// Tells whether a record is staged.
 const IS_STAGED: &str = "SELECT EXISTS (SELECT 1 FROM temp.staged WHERE sf_object_id = ?1)";
@@ -92,7 +98,7 @@ const UNSTAGE_RECORD: &str = "DELETE FROM temp.staged WHERE sf_object_id = ?1";
 /// Notes that a record exists in the org.
 const MARK_SEEN: &str = "INSERT OR IGNORE INTO temp.seen (sf_object_id) VALUES (?1)";
 
-/// Ids noted by one statement of an id listing.
+/// Ids noted by one statement.
 const SEEN_PER_INSERT: usize = 128;
 
 /// Notes [`SEEN_PER_INSERT`] records at once.
@@ -115,6 +121,8 @@ pub struct Stage<'c> {
     /// The missing items the last search for unknown ids found, while
     /// no more ids have been seen since.
     walked: Option<Walked>,
+    /// The ids of id listings.
+    listed: PackedIds,
 }
 
 impl Catalog {
@@ -130,6 +138,7 @@ impl Catalog {
             unchanged: 0,
             fill: None,
             walked: None,
+            listed: PackedIds::default(),
         })
     }
 
@@ -180,14 +189,24 @@ impl Stage<'_> {
     }
 
     /// Marks records as present in the org without staging them, for ids
-    /// that come from an id-only listing.
+    /// that come from an id-only listing (held in memory) or belong to
+    /// records that could not be staged.
     pub fn mark_seen<'i>(&mut self, ids: impl IntoIterator<Item = &'i str>) -> Result<()> {
         if self.fill.is_some() {
             // Nothing of the type was there to go missing.
             return Ok(());
         }
         self.walked = None;
-        self.mark_ids_seen(ids).map_err(|e| self.catalog.error(e))
+        // An id not in Salesforce's own form goes to the table, which
+        // takes any text.
+        let odd: Vec<&str> = ids
+            .into_iter()
+            .filter(|id| !self.listed.insert(id))
+            .collect();
+        if odd.is_empty() {
+            return Ok(());
+        }
+        self.mark_ids_seen(odd).map_err(|e| self.catalog.error(e))
     }
 
     /// Seen ids that are neither staged nor held by a current item of the
@@ -207,18 +226,30 @@ impl Stage<'_> {
         // Read before the transaction's snapshot is taken: a commit in
         // between is then in the walk, but changes the version too.
         let data_version = listing::data_version(conn)?;
+        self.listed.seal();
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
         // Almost every listed id has an item, so the few that do not are
         // gathered first and only those looked for among the staged rows.
         let mut unheld = Vec::new();
         let mut missing = Vec::new();
-        listing::compare(&tx, &self.type_name, |unmatched| match unmatched {
-            Unmatched::Seen(id) => unheld.push(id.to_string()),
-            Unmatched::Item(row) => missing.push(row),
+        let items = listing::compare(
+            &tx,
+            &self.type_name,
+            &self.listed,
+            |unmatched| match unmatched {
+                Unmatched::Seen(id) => unheld.push(id.to_string()),
+                Unmatched::Item(row) => missing.push(row),
+            },
+        )?;
+        let mut rejected = tx.prepare_cached(REJECTED)?;
+        let rows = rejected.query_map([&self.type_name], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
         })?;
-        let mut rejected = tx.prepare_cached(REJECTED_SEEN)?;
-        for id in rejected.query_map([&self.type_name], |row| row.get(0))? {
-            unheld.push(id?);
+        for row in rows {
+            let (id, in_table) = row?;
+            if in_table || self.listed.contains(&id) {
+                unheld.push(id);
+            }
         }
         let mut staged = tx.prepare_cached(IS_STAGED)?;
         let mut unknown = Vec::with_capacity(unheld.len());
@@ -232,6 +263,7 @@ impl Stage<'_> {
         self.walked = Some(Walked {
             data_version,
             missing,
+            items,
         });
         Ok(unknown)
     }
@@ -258,17 +290,20 @@ impl Stage<'_> {
             return Ok(applied);
         }
         let walked = self.walked.take();
+        self.listed.seal();
         let applied = apply::apply(
             self.catalog,
             &self.type_name,
             self.unchanged,
             policy,
             walked,
+            &self.listed,
         )?;
         self.catalog
             .conn
             .execute_batch(PREPARE_TABLES)
             .map_err(|e| self.catalog.error(e))?;
+        self.listed.clear();
         self.unchanged = 0;
         Ok(applied)
     }
@@ -315,7 +350,9 @@ impl Stage<'_> {
                     stage.execute((id, &item.title, &item.fields, &item.digest, slug, is_new))?;
                 }
             }
-            grew |= see.execute([id])? > 0;
+            // An id the listing holds was seen already, even if the
+            // table had not noted it.
+            grew |= see.execute([id])? > 0 && !self.listed.contains(id);
         }
 
         drop((current, stage, unstage, see, take_slug));

@@ -693,6 +693,14 @@ fn walked_with_two_missing(fx: &Fixture) -> Stage<'_> {
     stage
 }
 
+/// Whether the catalog holds the Contact of `id(n)`.
+fn holds_contact(fx: &Fixture, n: usize) -> bool {
+    fx.catalog
+        .find_item(Some("Contact"), &id(n))
+        .unwrap()
+        .is_some()
+}
+
 fn delete_unseen(fx: &Fixture) -> ApplyPolicy {
     ApplyPolicy {
         on_missing: OnMissing::Delete,
@@ -707,12 +715,7 @@ fn apply_deletes_what_the_walk_for_unknown_ids_found_missing() {
     let mut stage = walked_with_two_missing(&fx);
     let applied = stage.apply(&delete_unseen(&fx)).unwrap();
     assert_eq!(applied.counts.deleted, 2);
-    let holds = |n| {
-        fx.catalog
-            .find_item(Some("Contact"), &id(n))
-            .unwrap()
-            .is_some()
-    };
+    let holds = |n| holds_contact(&fx, n);
     assert!(holds(8) && !holds(9) && !holds(10));
 }
 
@@ -737,6 +740,27 @@ fn a_commit_by_another_connection_after_the_walk_is_seen_by_apply() {
     elsewhere.apply(&fx.policy()).unwrap();
     let applied = stage.apply(&delete_unseen(&fx)).unwrap();
     assert_eq!(applied.counts.deleted, 3, "9, 10 and the new 11");
+}
+
+#[test]
+fn a_listing_out_of_order_and_in_parts_is_compared_whole() {
+    let fx = Fixture::new();
+    let held: Vec<Item> = (1..=6).map(|n| item(&id(n), "P", "x")).collect();
+    fx.sync(&held, &fx.policy()).unwrap();
+    let mut stage = fx.catalog.stage("Contact").unwrap();
+    // Made after the listing was taken: read, but not listed.
+    stage.add_batch(&[item(&id(7), "P7", "x")]).unwrap();
+    let parts = [[id(5), id(2), id(9)], [id(1), id(2), id(8)]];
+    for part in &parts {
+        stage.mark_seen(part.iter().map(String::as_str)).unwrap();
+    }
+    assert_eq!(stage.unknown_seen().unwrap(), [id(8), id(9)]);
+    let applied = stage.apply(&delete_unseen(&fx)).unwrap();
+    assert_eq!(applied.counts.deleted, 3, "3, 4 and 6");
+    assert_eq!(applied.counts.created, 1, "7");
+    let holds = |n| holds_contact(&fx, n);
+    assert!(holds(1) && holds(2) && holds(5) && holds(7));
+    assert!(!holds(3) && !holds(4) && !holds(6));
 }
 
 #[test]
