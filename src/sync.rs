@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinHandle};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::bulk;
 use crate::catalog::{self, Applied, ApplyPolicy, Catalog, Event, Item, MissingScope, Stage};
@@ -202,11 +203,26 @@ impl Syncer<'_> {
     /// org (login, API limit, network) stops the run; any other failure of
     /// a type is reported and the next type goes on.
     pub fn sync_types(&self, types: &[&TypeConfig], progress: &dyn Progress) -> Vec<TypeOutcome> {
+        self.sync_types_after(types, progress, || ())
+    }
+
+    /// [`Syncer::sync_types`], once `first` has run: the survey that
+    /// plans a full read of the first type is asked for before, so that
+    /// its round trip overlaps with whatever `first` waits for (the
+    /// picklist refresh's describes, for `sync-all`).
+    pub fn sync_types_after(
+        &self,
+        types: &[&TypeConfig],
+        progress: &dyn Progress,
+        first: impl FnOnce(),
+    ) -> Vec<TypeOutcome> {
+        let mut early = types.first().and_then(|t| self.survey_early(t));
+        first();
         let mut outcomes = Vec::with_capacity(types.len());
         for t in types {
             let started = Instant::now();
             progress.begin(&t.name);
-            let result = self.sync_type(t, progress);
+            let result = self.sync_type(t, progress, early.take());
             progress.end();
             let seconds = started.elapsed().as_secs_f64();
             let stop = matches!(&result, Err(e) if stops_the_run(e));
@@ -256,7 +272,12 @@ impl Syncer<'_> {
 
     /// Reads `t` (in full, or what changed since the watermark), stages
     /// it and applies the type.
-    fn sync_type(&self, t: &TypeConfig, progress: &dyn Progress) -> Result<Applied> {
+    fn sync_type(
+        &self,
+        t: &TypeConfig,
+        progress: &dyn Progress,
+        early: Option<EarlySurvey>,
+    ) -> Result<Applied> {
         let state = self.catalog.type_state(&t.name)?;
         let plan = self.plan(t, state.as_ref());
         let shared = Arc::new(t.clone());
@@ -275,7 +296,14 @@ impl Syncer<'_> {
         };
         match &plan {
             Plan::Full => {
-                let survey = self.survey(t).map_err(what)?;
+                let survey = match early {
+                    Some(early) => self
+                        .runtime
+                        .block_on(early.0)
+                        .map_err(|e| anyhow!("the survey stopped before it answered: {e}")),
+                    None => Ok(self.survey(t)),
+                };
+                let survey = survey.and_then(|survey| survey).map_err(what)?;
                 let expected = survey.as_ref().map(|s| s.total);
                 read.total = expected.unwrap_or(0);
                 let bulk = t.read.bulk_threshold > 0
@@ -349,6 +377,19 @@ impl Syncer<'_> {
 
     /// Full read or incremental, by the type's settings and its last runs.
     fn plan(&self, t: &TypeConfig, state: Option<&catalog::TypeState>) -> Plan {
+        let (plan, reason) = self.plan_and_reason(t, state);
+        if let Some(reason) = reason {
+            debug!("{}: full read: {reason}", t.name);
+        }
+        plan
+    }
+
+    /// [`Syncer::plan`], and why a read is full.
+    fn plan_and_reason(
+        &self,
+        t: &TypeConfig,
+        state: Option<&catalog::TypeState>,
+    ) -> (Plan, Option<&'static str>) {
         let reason = if self.options.full {
             "--full was given"
         } else if !t.read.incremental {
@@ -366,14 +407,29 @@ impl Syncer<'_> {
                 (Some(mark), Some(full))
                     if OffsetDateTime::now_utc() - full < t.read.full_every =>
                 {
-                    return Plan::Since(reader::literal(mark - t.read.lookback));
+                    return (Plan::Since(reader::literal(mark - t.read.lookback)), None);
                 }
                 (Some(_), Some(_)) => "the last full read is older than `full_every`",
                 _ => "there is no watermark from an earlier full read",
             }
         };
-        debug!("{}: full read: {reason}", t.name);
-        Plan::Full
+        (Plan::Full, Some(reason))
+    }
+
+    /// Asks for the survey of `t` now, on the runtime, when its read will
+    /// be full; `None` otherwise, or when the catalog cannot tell (the
+    /// sync of `t` then reports why).
+    fn survey_early(&self, t: &TypeConfig) -> Option<EarlySurvey> {
+        let state = self.catalog.type_state(&t.name).ok()?;
+        let (plan, _) = self.plan_and_reason(t, state.as_ref());
+        if plan != Plan::Full || !soql::can_split(t) {
+            return None;
+        }
+        let (client, t) = (Arc::clone(&self.client), t.clone());
+        let task = self
+            .runtime
+            .spawn(async move { reader::survey(&client, &t).await.map(Some) });
+        Some(EarlySurvey(AbortOnDropHandle::new(task)))
     }
 
     /// How many records a full read will bring and how they spread, when
@@ -647,6 +703,10 @@ fn stage_pages(
     }
     Ok(())
 }
+
+/// A survey asked for before its type's sync began; dropped unanswered,
+/// it is called off.
+struct EarlySurvey(AbortOnDropHandle<Result<Option<reader::Survey>>>);
 
 /// Whether a type is read whole or from a stamp on.
 #[derive(Debug, Clone, PartialEq, Eq)]

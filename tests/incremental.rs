@@ -658,6 +658,33 @@ fn ranges_span_equal_time_when_the_org_will_not_count_per_month() {
 }
 
 #[test]
+fn a_first_sync_asks_for_its_survey_while_the_picklists_are_described() {
+    let env = ranged_env(4);
+    // The describe takes 2 s; the survey, asked meanwhile, is answered
+    // (and logged) before it.
+    env.org.inject_fault(
+        Fault::delay(std::time::Duration::from_secs(2)).on_path("/sobjects/Contact/describe"),
+    );
+    let out = env.sfsync().args(["-v", "sync-all"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = env.org.requests();
+    let position = |what: &dyn Fn(&fake_org::LoggedRequest) -> bool| {
+        log.iter().position(what).expect("the request was made")
+    };
+    let described = position(&|r| r.path.ends_with("/sobjects/Contact/describe"));
+    let surveyed = position(&|r| {
+        r.query
+            .as_deref()
+            .is_some_and(|q| q.contains("GROUP+BY") || q.contains("GROUP%20BY"))
+    });
+    assert!(surveyed < described, "{log:#?}");
+    assert_eq!(
+        env.count("select count(*) from items") as usize,
+        env.contacts_with_email().len()
+    );
+}
+
+#[test]
 fn a_slow_survey_still_cuts_the_ranges_when_it_answers_before_the_count() {
     let env = ranged_env(4);
     // The survey answers after 6 s; the count asked after 5 s would take

@@ -49,13 +49,10 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
     let runtime = super::runtime()?;
     let client =
         super::connect(&config, &runtime).map_err(|e| super::fail_run(&catalog, run_id, e))?;
-    if !args.dry_run {
-        refresh_picklists(&config, &catalog, &runtime, &client, &types);
-    }
     let syncer = Syncer {
         config: &config,
         catalog: &catalog,
-        client,
+        client: Arc::clone(&client),
         runtime: runtime.handle().clone(),
         run_id,
         options: RunOptions {
@@ -65,7 +62,13 @@ pub fn run(global: &Global, args: &Args) -> Result<Exit> {
         },
     };
     let progress = output::progress(global.verbosity());
-    let outcomes = syncer.sync_types(&types, progress.as_ref());
+    // The vocabularies are refreshed while the first type's read is
+    // being planned.
+    let outcomes = syncer.sync_types_after(&types, progress.as_ref(), || {
+        if !args.dry_run {
+            refresh_picklists(&config, &catalog, &runtime, &client, &types);
+        }
+    });
     if args.dry_run {
         output::print_events(outcomes.iter().flat_map(|o| &o.events))?;
     }
