@@ -1,5 +1,6 @@
 //! sfsync keeps a local SQLite catalog in step with a Salesforce org.
 
+pub mod allocator;
 pub mod bulk;
 pub mod catalog;
 pub mod check;

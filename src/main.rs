@@ -1,4 +1,5 @@
-//! The `sfsync` binary: parse, set up logging, run, map the outcome to an exit code.
+//! The `sfsync` binary: tune the allocator, parse, set up logging, run, map
+//! the outcome to an exit code.
 
 use clap::Parser;
 use sfsync::cli::Cli;
@@ -6,6 +7,7 @@ use sfsync::exit::classify;
 use sfsync::{commands, output};
 
 fn main() {
+    sfsync::allocator::tune();
     let cli = Cli::parse();
     output::init_logging(cli.global.verbosity());
     let code = match commands::run(&cli) {
