@@ -333,8 +333,10 @@ impl Syncer<'_> {
                     expected: None,
                     survey: None,
                 };
-                let known = self.catalog.count_items(&t.name)?;
-                let bulk = t.read.bulk_threshold > 0 && known > t.read.bulk_threshold;
+                let bulk = t.read.bulk_threshold > 0
+                    && self
+                        .catalog
+                        .has_more_items_than(&t.name, t.read.bulk_threshold)?;
                 let together = bulk
                     && self
                         .changes_and_bulk_ids(changes.clone(), &mut stage, &mut read, progress)
@@ -342,6 +344,7 @@ impl Syncer<'_> {
                 if !together {
                     self.stream(changes, &mut stage, &mut read, progress)
                         .map_err(what)?;
+                    let known = self.catalog.count_items(&t.name)?;
                     let ids = ReadJob {
                         t: Arc::clone(&shared),
                         want: Want::Ids,

@@ -93,6 +93,18 @@ impl Catalog {
         counted.map_err(|e| self.error(e))
     }
 
+    /// Whether `type_name` has more than `n` items: unlike a count, it
+    /// stops after `n + 1`, which matters for a type of a million.
+    pub fn has_more_items_than(&self, type_name: &str, n: u64) -> Result<bool> {
+        let offset = i64::try_from(n).unwrap_or(i64::MAX);
+        let more = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM items WHERE type = ?1 LIMIT 1 OFFSET ?2)",
+            (type_name, offset),
+            |row| row.get(0),
+        );
+        more.map_err(|e| self.error(e))
+    }
+
     /// How many items each type has in each state, by type then state.
     pub fn count_by_state(&self) -> Result<Vec<(String, String, u64)>> {
         let counted = self

@@ -185,6 +185,17 @@ fn records_are_created_updated_and_left_unchanged() {
 }
 
 #[test]
+fn more_items_than_n_is_told_of_the_type_alone() {
+    let fx = Fixture::new();
+    let held: Vec<Item> = (1..=3).map(|n| item(&id(n), "P", "x")).collect();
+    fx.sync(&held, &fx.policy()).unwrap();
+    let more = |type_name, n| fx.catalog.has_more_items_than(type_name, n).unwrap();
+    assert!(more("Contact", 0) && more("Contact", 2));
+    assert!(!more("Contact", 3) && !more("Contact", u64::MAX));
+    assert!(!more("Account", 0));
+}
+
+#[test]
 fn fields_are_stored_as_the_text_given_keys_in_order() {
     let fx = Fixture::new();
     let mut record = item(&id(1), "Z", "z@x");
