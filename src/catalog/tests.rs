@@ -1051,8 +1051,21 @@ fn views_have_a_column_per_field_and_follow_the_mapping() {
         .unwrap();
     assert_eq!(row, ("Ada".into(), "ada@x".into(), "contacts/ada".into()));
 
+    let schema_version = || -> i64 {
+        fx.catalog
+            .conn
+            .pragma_query_value(None, "schema_version", |r| r.get(0))
+            .unwrap()
+    };
+    let before = schema_version();
+    fx.catalog
+        .define_views(&[view(&["name", "email"])])
+        .unwrap();
+    assert_eq!(schema_version(), before, "the same mapping changes nothing");
+
     fx.catalog.define_views(&[view(&["email"])]).unwrap();
     assert!(fx.catalog.conn.prepare("SELECT name FROM contact").is_err());
+    assert!(schema_version() > before);
     fx.catalog.define_views(&[]).unwrap();
     assert!(fx.catalog.conn.prepare("SELECT * FROM contact").is_err());
 }

@@ -1,9 +1,11 @@
 //! One view per type, with a column per mapped field, so that people can
 //! run `sqlite3 catalog.db 'select name, email from contact'`.
 //!
-//! Views are recreated whenever a sync opens the catalog, since the
-//! mapping in sync.toml may have changed. Views cannot take parameters, so
-//! names and fields are quoted into the SQL here.
+//! Views are checked whenever a sync opens the catalog, since the mapping
+//! in sync.toml may have changed, and replaced only when it has: a change
+//! of schema makes every other connection prepare its statements again.
+//! Views cannot take parameters, so names and fields are quoted into the
+//! SQL here.
 //!
 //! A type named like one of the catalog's tables would collide with it;
 //! the configuration refuses such names before a sync starts.
@@ -22,27 +24,38 @@ impl Catalog {
         self.replace_views(views).map_err(|e| self.error(e))
     }
 
-    /// The body of [`Catalog::define_views`], in one transaction.
+    /// The body of [`Catalog::define_views`], in one transaction when
+    /// anything is to change. SQLite keeps a view's statement as it was
+    /// given (these start with `CREATE VIEW` and one space), so the same
+    /// mapping gives the same text.
     fn replace_views(&self, views: &[TypeView]) -> rusqlite::Result<()> {
+        let mut wanted: Vec<(String, String)> = views
+            .iter()
+            .map(|view| (view_name(&view.name), view_sql(view)))
+            .collect();
+        wanted.sort();
+        if sfsync_views(&self.conn)? == wanted {
+            return Ok(());
+        }
         let tx = self.conn.unchecked_transaction()?;
-        for name in sfsync_views(&tx)? {
+        for (name, _) in sfsync_views(&tx)? {
             tx.execute_batch(&format!("DROP VIEW {}", quote_name(&name)))?;
         }
-        for view in views {
-            tx.execute_batch(&view_sql(view))?;
+        for (_, sql) in &wanted {
+            tx.execute_batch(sql)?;
         }
         tx.commit()
     }
 }
 
-/// The names of the views sfsync made earlier.
-fn sfsync_views(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+/// The names and statements of the views sfsync made earlier, by name.
+fn sfsync_views(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare(
-        "SELECT name FROM main.sqlite_schema \
-         WHERE type = 'view' AND instr(sql, ?1) > 0",
+        "SELECT name, sql FROM main.sqlite_schema \
+         WHERE type = 'view' AND instr(sql, ?1) > 0 ORDER BY name",
     )?;
-    let names = stmt.query_map([MARKER], |row| row.get(0))?;
-    names.collect()
+    let views = stmt.query_map([MARKER], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    views.collect()
 }
 
 /// The statement creating one type's view.
