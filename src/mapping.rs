@@ -51,12 +51,13 @@ pub struct Mapped {
 }
 
 /// Maps one record of type `t`, given as the JSON text Salesforce sent,
-/// showing each top-level mapped value to `inspect` on the way (the sync
-/// checks picklist values with it).
+/// showing each picklist and multipicklist value to `inspect` on the way
+/// (the sync checks them against the cached vocabularies).
 ///
 /// This runs for every record read, so it does as little as it can: the
 /// record is read one level deep, only the values it maps are parsed, and
-/// the fields are written straight to JSON text.
+/// the fields are written straight to JSON text; text that needs no
+/// conversion is not even parsed, but copied (see [`verbatim`]).
 pub fn map_record(
     t: &TypeConfig,
     record: &str,
@@ -82,9 +83,12 @@ pub fn map_record(
     write_fields(&t.fields, &record, &mut json, &mut inspect).map_err(field_error)?;
     let fields = String::from_utf8(json).expect("serde_json writes UTF-8");
     let title = match t.title.as_deref() {
-        Some(path) => {
-            title_text(&lookup(&record, path).map_err(|why| field_error((path.to_string(), why)))?)
-        }
+        Some(path) => match verbatim(&record, path) {
+            Some(quoted) => quoted[1..quoted.len() - 1].to_string(),
+            None => title_text(
+                &lookup(&record, path).map_err(|why| field_error((path.to_string(), why)))?,
+            ),
+        },
         None => String::new(),
     };
     let modstamp = record
@@ -190,7 +194,8 @@ fn parse(raw: &RawValue) -> Result<Value, String> {
 
 /// Writes the fields `mappings` make of `record` to `out` as a JSON
 /// object, byte for byte what serde_json makes of the same map, and shows
-/// each value to `inspect`. On error, names the field and says why.
+/// each picklist and multipicklist value to `inspect`. On error, names the
+/// field and says why.
 fn write_fields(
     mappings: &[FieldMapping],
     record: &Object<'_>,
@@ -206,9 +211,18 @@ fn write_fields(
         out.push(b':');
         match &m.source {
             FieldSource::Value { path, kind } => {
+                let plain = matches!(kind, ValueKind::Auto | ValueKind::String);
+                if let Some(quoted) = verbatim(record, path).filter(|_| plain) {
+                    if *kind == ValueKind::String || !is_sf_datetime(quoted) {
+                        out.extend_from_slice(quoted.as_bytes());
+                        continue;
+                    }
+                }
                 let raw = lookup(record, path).map_err(|why| (m.name.clone(), why))?;
                 let value = convert(&raw, *kind).map_err(|why| (m.name.clone(), why))?;
-                inspect(&m.name, &value);
+                if matches!(kind, ValueKind::Picklist | ValueKind::Multipicklist) {
+                    inspect(&m.name, &value);
+                }
                 write_json(out, &*value);
             }
             FieldSource::Children {
@@ -273,6 +287,28 @@ fn write_children(
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // Neither writing to a Vec nor serialising text or a JSON value fails.
     let _ = serde_json::to_writer(out, value);
+}
+
+/// The JSON text of a top-level string that holds no escape, quotes
+/// included. serde_json would write its value back as exactly this text:
+/// it escapes only quotes, backslashes and control characters, and such a
+/// string holds none (the first two would need an escape, the last are
+/// refused unescaped by the parser that read the page). So where the
+/// mapping keeps text as it came, it can copy this and skip the parse,
+/// and the fields, and every digest, come out the same.
+fn verbatim<'a>(record: &Object<'a>, path: &str) -> Option<&'a str> {
+    if path.contains('.') {
+        return None;
+    }
+    let quoted = record.get(path)?.get();
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(quoted)
+}
+
+/// Whether quoted text is a datetime as Salesforce writes it, which `Auto`
+/// rewrites in RFC 3339.
+fn is_sf_datetime(quoted: &str) -> bool {
+    parse_sf_datetime(&quoted[1..quoted.len() - 1]).is_some()
 }
 
 /// Follows a dotted path through nested parent records to a value: null
@@ -525,27 +561,66 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
     }
 
     #[test]
-    fn each_top_level_value_is_shown_once_in_order() {
+    fn picklist_values_are_shown_to_inspect() {
         let mut shown = Vec::new();
         map_record(&contact(), &record().to_string(), |name, value| {
             shown.push((name.to_string(), value.clone()));
         })
         .unwrap();
-        let names: Vec<&str> = shown.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
-            names,
-            [
-                "name",
-                "account_name",
-                "birthdate",
-                "stamp",
-                "industries",
-                "newsletter",
-                "score",
-                "address"
-            ]
+            shown,
+            [("industries".to_string(), json!(["Retail", "Energy"]))]
         );
-        assert_eq!(shown[4].1, json!(["Retail", "Energy"]));
+    }
+
+    /// What the mapping writes for a value when it parses it.
+    fn written(raw: &str, kind: ValueKind) -> String {
+        let value: Value = serde_json::from_str(raw).unwrap();
+        serde_json::to_string(&*convert(&value, kind).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn text_copied_as_it_came_is_what_a_parse_would_write() {
+        let raws = [
+            r#""Ada Lovelace""#,
+            r#""""#,
+            r#""Zoë, 東京 & 🚀 / <b>""#,
+            r#""2024-03-17T16:21:26.000+0000""#,
+            r#""2024-03-17""#,
+        ];
+        for raw in raws {
+            let record = format!(r#"{{"Name": {raw}}}"#);
+            let object: Object<'_> = serde_json::from_str(&record).unwrap();
+            let quoted = verbatim(&object, "Name").expect(raw);
+            assert_eq!(quoted, written(raw, ValueKind::String), "{raw}");
+            if !is_sf_datetime(quoted) {
+                assert_eq!(quoted, written(raw, ValueKind::Auto), "{raw}");
+            }
+        }
+        // Escapes, even needless ones, and dotted paths take the long way.
+        for raw in [r#""a \"quote\"""#, r#""a\/b""#, r#""\u0041""#, "1", "null"] {
+            let record = format!(r#"{{"Name": {raw}}}"#);
+            let object: Object<'_> = serde_json::from_str(&record).unwrap();
+            assert_eq!(verbatim(&object, "Name"), None, "{raw}");
+        }
+        let parent: Object<'_> = serde_json::from_str(r#"{"Account": {"Name": "A"}}"#).unwrap();
+        assert_eq!(verbatim(&parent, "Account.Name"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_string_maps_to_the_same_fields_and_digest(text in "\\PC{0,40}") {
+            let mut record = record();
+            record["Name"] = json!(text);
+            let mapped = map(&contact(), &record).unwrap();
+            // The fields as the long way writes them, value by value.
+            let long_way = written(&serde_json::to_string(&text).unwrap(), ValueKind::Auto);
+            let fields: Object<'_> = serde_json::from_str(&mapped.fields).unwrap();
+            let name = fields.get("name").map(RawValue::get);
+            proptest::prop_assert_eq!(name, Some(long_way.as_str()));
+            proptest::prop_assert_eq!(&mapped.title, &text);
+            proptest::prop_assert_eq!(&mapped.digest, &digest(&mapped.title, &mapped.fields));
+        }
     }
 
     #[test]
