@@ -289,16 +289,18 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(out, value);
 }
 
-/// The JSON text of a top-level string that holds no escape, quotes
-/// included. serde_json would write its value back as exactly this text:
+/// The JSON text of a string that holds no escape, quotes included, at a
+/// path as [`lookup`] follows it. serde_json would write its value back as
+/// exactly this text:
 /// it escapes only quotes, backslashes and control characters, and such a
 /// string holds none (the first two would need an escape, the last are
 /// refused unescaped by the parser that read the page). So where the
 /// mapping keeps text as it came, it can copy this and skip the parse,
 /// and the fields, and every digest, come out the same.
 fn verbatim<'a>(record: &Object<'a>, path: &str) -> Option<&'a str> {
-    if path.contains('.') {
-        return None;
+    if let Some((key, rest)) = path.split_once('.') {
+        let parent: Object<'a> = serde_json::from_str(record.get(key)?.get()).ok()?;
+        return verbatim(&parent, rest);
     }
     let quoted = record.get(path)?.get();
     let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
@@ -597,14 +599,18 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
                 assert_eq!(quoted, written(raw, ValueKind::Auto), "{raw}");
             }
         }
-        // Escapes, even needless ones, and dotted paths take the long way.
+        // Escapes, even needless ones, take the long way.
         for raw in [r#""a \"quote\"""#, r#""a\/b""#, r#""\u0041""#, "1", "null"] {
             let record = format!(r#"{{"Name": {raw}}}"#);
             let object: Object<'_> = serde_json::from_str(&record).unwrap();
             assert_eq!(verbatim(&object, "Name"), None, "{raw}");
         }
-        let parent: Object<'_> = serde_json::from_str(r#"{"Account": {"Name": "A"}}"#).unwrap();
-        assert_eq!(verbatim(&parent, "Account.Name"), None);
+        let parent: Object<'_> =
+            serde_json::from_str(r#"{"Account": {"Name": "A", "Type": null}}"#).unwrap();
+        assert_eq!(verbatim(&parent, "Account.Name"), Some(r#""A""#));
+        assert_eq!(verbatim(&parent, "Account.Type"), None);
+        assert_eq!(verbatim(&parent, "Account.Name.First"), None);
+        assert_eq!(verbatim(&parent, "Owner.Name"), None);
     }
 
     proptest::proptest! {
@@ -612,12 +618,15 @@ roles = { relationship = "OpportunityContactRoles", fields = { role = "Role", co
         fn any_string_maps_to_the_same_fields_and_digest(text in "\\PC{0,40}") {
             let mut record = record();
             record["Name"] = json!(text);
+            record["Account"]["Name"] = json!(text);
             let mapped = map(&contact(), &record).unwrap();
             // The fields as the long way writes them, value by value.
             let long_way = written(&serde_json::to_string(&text).unwrap(), ValueKind::Auto);
             let fields: Object<'_> = serde_json::from_str(&mapped.fields).unwrap();
-            let name = fields.get("name").map(RawValue::get);
-            proptest::prop_assert_eq!(name, Some(long_way.as_str()));
+            for field in ["name", "account_name"] {
+                let value = fields.get(field).map(RawValue::get);
+                proptest::prop_assert_eq!(value, Some(long_way.as_str()));
+            }
             proptest::prop_assert_eq!(&mapped.title, &text);
             proptest::prop_assert_eq!(&mapped.digest, &digest(&mapped.title, &mapped.fields));
         }
