@@ -148,12 +148,6 @@ impl PackedIds {
             && self.ids.binary_search(&pack(id.as_bytes())).is_ok()
     }
 
-    /// How many ids the set holds (counting an id added twice twice
-    /// until it is sealed).
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
     /// Whether the set holds no id.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
@@ -176,10 +170,6 @@ impl PackedIds {
 pub struct Unpacked([u8; 18]);
 
 impl Unpacked {
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
     pub fn as_str(&self) -> &str {
         // Letters and digits only, as unpacked.
         std::str::from_utf8(&self.0).unwrap_or_default()

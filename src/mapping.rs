@@ -84,7 +84,7 @@ pub fn map_record(
     let fields = String::from_utf8(json).expect("serde_json writes UTF-8");
     let title = match t.title.as_deref() {
         Some(path) => match verbatim(&record, path) {
-            Some(quoted) => quoted[1..quoted.len() - 1].to_string(),
+            Some(quoted) => unquoted(quoted).to_string(),
             None => title_text(
                 &lookup(&record, path).map_err(|why| field_error((path.to_string(), why)))?,
             ),
@@ -212,7 +212,7 @@ fn write_fields(
         match &m.source {
             FieldSource::Value { path, kind } => {
                 let plain = matches!(kind, ValueKind::Auto | ValueKind::String);
-                if let Some(quoted) = verbatim(record, path).filter(|_| plain) {
+                if let Some(quoted) = plain.then(|| verbatim(record, path)).flatten() {
                     if *kind == ValueKind::String || !is_sf_datetime(quoted) {
                         out.extend_from_slice(quoted.as_bytes());
                         continue;
@@ -307,10 +307,15 @@ fn verbatim<'a>(record: &Object<'a>, path: &str) -> Option<&'a str> {
     (!inner.contains('\\')).then_some(quoted)
 }
 
+/// The text between the quotes of what [`verbatim`] gave.
+fn unquoted(quoted: &str) -> &str {
+    &quoted[1..quoted.len() - 1]
+}
+
 /// Whether quoted text is a datetime as Salesforce writes it, which `Auto`
 /// rewrites in RFC 3339.
 fn is_sf_datetime(quoted: &str) -> bool {
-    parse_sf_datetime(&quoted[1..quoted.len() - 1]).is_some()
+    parse_sf_datetime(unquoted(quoted)).is_some()
 }
 
 /// Follows a dotted path through nested parent records to a value: null
