@@ -118,16 +118,28 @@ impl PackedIds {
     /// Adds `id` if it is an 18-character id exactly as [`SfId::parse`]
     /// gives it back; tells whether it was.
     pub fn insert(&mut self, id: &str) -> bool {
-        let raw = id.as_bytes();
-        if !is_canonical(raw) {
-            return false;
+        let canonical = is_canonical(id.as_bytes());
+        if canonical {
+            self.push(id.as_bytes());
         }
+        canonical
+    }
+
+    /// Adds every id of `list`, which were checked when they went in.
+    pub fn extend(&mut self, list: &IdList) {
+        self.ids.reserve(list.len());
+        for id in list.iter() {
+            self.push(id.as_bytes());
+        }
+    }
+
+    /// Adds a canonical id.
+    fn push(&mut self, raw: &[u8]) {
         let packed = pack(raw);
         // Listings usually come in id order: an id after the last one
         // keeps the set sorted.
         self.sealed = self.ids.is_empty() || (self.sealed && self.ids.last() < Some(&packed));
         self.ids.push(packed);
-        true
     }
 
     /// Sorts the set and drops ids held twice, so that it can be walked

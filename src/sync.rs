@@ -696,7 +696,7 @@ fn stage_pages(
 ) -> Result<()> {
     for page in mapped {
         match page? {
-            Mapped::Ids(ids) => stage.mark_seen(ids.iter())?,
+            Mapped::Ids(ids) => stage.mark_listed(&ids),
             Mapped::Records { read: count, page } => {
                 read.done += count;
                 stage_mapped(stage, page, read)?;

@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::ids::PackedIds;
+use crate::ids::{IdList, PackedIds};
 
 use super::fill::Fill;
 use super::listing::{self, Unmatched, Walked};
@@ -188,9 +188,18 @@ impl Stage<'_> {
         Ok(counts)
     }
 
+    /// Marks the ids of an id-only listing as present in the org; they
+    /// are held in memory.
+    pub fn mark_listed(&mut self, ids: &IdList) {
+        if self.fill.is_none() {
+            self.walked = None;
+            self.listed.extend(ids);
+        }
+    }
+
     /// Marks records as present in the org without staging them, for ids
-    /// that come from an id-only listing (held in memory) or belong to
-    /// records that could not be staged.
+    /// that belong to records that could not be staged (held in memory
+    /// too when in Salesforce's own form).
     pub fn mark_seen<'i>(&mut self, ids: impl IntoIterator<Item = &'i str>) -> Result<()> {
         if self.fill.is_some() {
             // Nothing of the type was there to go missing.
